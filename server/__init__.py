@@ -1,0 +1,1 @@
+"""District Resolve server: the multi-tenant FastAPI application."""

@@ -1,0 +1,1 @@
+"""Sign-in, sessions and refresh tokens, API tokens, MFA and password reset."""

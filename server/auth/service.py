@@ -1,0 +1,723 @@
+"""Sign-in, token refresh and revocation, bearer authentication, MFA and password reset."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from hashlib import sha256
+
+import pyotp
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
+from common.errors import ErrorCode
+from common.scopes import MFA_ENROLLMENT_SCOPE
+from server.audit import service as audit
+from server.auth.models import ApiToken, AuthSession, PasswordResetToken, RefreshToken
+from server.core.config import Settings
+from server.core.db import utcnow
+from server.core.errors import ApiError, AuthenticationRequired, BusinessRuleViolation, Conflict
+from server.core.security import (
+    DUMMY_PASSWORD_HASH,
+    TokenError,
+    decode_access_token,
+    digest,
+    hash_password,
+    issue_access_token,
+    looks_like_api_token,
+    new_secret,
+    verify_password,
+)
+from server.core.tenancy import Caller
+from server.mail import service as mail
+from server.organizations.models import Organization
+from server.security.service import policy_of
+from server.users.models import User
+
+ISSUER = "District Resolve"
+BACKUP_CODE_COUNT = 10
+API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+INVITE_VALID_DAYS = 7
+
+
+class AuthFailure(ApiError):
+    """A refused sign-in whose bookkeeping (failed count, lockout, audit) must persist."""
+
+    status_code = 401
+    keep_changes = True
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+    session: AuthSession
+
+    @property
+    def mfa_enrollment_required(self) -> bool:
+        return self.session.mfa_enrollment_only
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+def check_password_strength(password: str, *, email: str | None = None) -> None:
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        problems.append(f"at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip() != password or not password.strip():
+        problems.append("no leading or trailing spaces")
+    if email and password.lower() == email.lower():
+        problems.append("different from the email address")
+    if len(set(password)) < 4:
+        problems.append("more than three distinct characters")
+    if problems:
+        raise BusinessRuleViolation(
+            "Password is too weak: it needs " + ", ".join(problems),
+            code=ErrorCode.VALIDATION_ERROR,
+            details={"field": "password", "rules": problems},
+        )
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_strength(password, email=user.email)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.failed_login_count = 0
+    user.locked_until = None
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def _load_account(session: Session, email: str) -> tuple[User, Organization | None] | None:
+    row = session.execute(
+        select(User, Organization)
+        .outerjoin(Organization, Organization.id == User.organization_id)
+        .where(User.email == email.strip().lower())
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _fail(
+    session: Session,
+    *,
+    user: User | None,
+    email: str,
+    org: Organization | None,
+    reason: str,
+    code: ErrorCode = ErrorCode.INVALID_CREDENTIALS,
+    message: str = "Invalid email or password",
+    status_code: int = 401,
+    details: dict[str, object] | None = None,
+) -> AuthFailure:
+    audit.record(
+        session,
+        action="auth.login_failed",
+        category=AuditCategory.AUTHENTICATION,
+        severity=AuditSeverity.WARNING,
+        organization_id=org.id if org else None,
+        actor_user_id=user.id if user else None,
+        actor_email=email[:320],
+        entity_type="user" if user else None,
+        entity_id=user.id if user else None,
+        message=f"Failed sign-in for {email[:320]}: {reason}",
+        details={"reason": reason},
+    )
+    return AuthFailure(message, code=code, status_code=status_code, details=details)
+
+
+def _register_failure(
+    session: Session, *, user: User, org: Organization | None, reason: str
+) -> AuthFailure:
+    policy = policy_of(org) if org else None
+    max_attempts = policy.max_failed_login_attempts if policy else 5
+    lockout_minutes = policy.lockout_minutes if policy else 15
+    user.failed_login_count += 1
+    if user.failed_login_count >= max_attempts:
+        user.failed_login_count = 0
+        user.locked_until = utcnow() + timedelta(minutes=lockout_minutes)
+        audit.record(
+            session,
+            action="auth.account_locked",
+            category=AuditCategory.SECURITY,
+            severity=AuditSeverity.CRITICAL,
+            organization_id=org.id if org else None,
+            actor_user_id=user.id,
+            actor_email=user.email,
+            entity_type="user",
+            entity_id=user.id,
+            message=f"{user.email} locked for {lockout_minutes} minutes after "
+            f"{max_attempts} failed sign-ins",
+        )
+    return _fail(session, user=user, email=user.email, org=org, reason=reason)
+
+
+def _verify_second_factor(user: User, code: str) -> bool:
+    code = code.strip().replace(" ", "")
+    if (
+        user.mfa_secret
+        and code.isdigit()
+        and len(code) == 6
+        and pyotp.TOTP(user.mfa_secret).verify(code, valid_window=1)
+    ):
+        return True
+    hashed = _backup_code_hash(user, code)
+    if hashed in (user.mfa_backup_codes or []):
+        user.mfa_backup_codes = [c for c in user.mfa_backup_codes if c != hashed]
+        return True
+    return False
+
+
+def login(
+    session: Session,
+    *,
+    settings: Settings,
+    email: str,
+    password: str,
+    mfa_code: str | None,
+    ip_address: str | None,
+    user_agent: str | None,
+) -> IssuedTokens:
+    email = email.strip().lower()
+    account = _load_account(session, email)
+    if account is None:
+        verify_password(DUMMY_PASSWORD_HASH, password)
+        raise _fail(session, user=None, email=email, org=None, reason="unknown_account")
+    user, org = account
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        raise _fail(
+            session,
+            user=user,
+            email=email,
+            org=org,
+            reason="locked",
+            code=ErrorCode.ACCOUNT_LOCKED,
+            status_code=423,
+            message="Account is locked after too many failed sign-ins; try again later",
+            details={"lockedUntil": user.locked_until.isoformat()},
+        )
+    if not verify_password(user.password_hash, password):
+        raise _register_failure(session, user=user, org=org, reason="bad_password")
+    if not user.is_active:
+        raise _fail(
+            session,
+            user=user,
+            email=email,
+            org=org,
+            reason="deactivated",
+            code=ErrorCode.ACCOUNT_DISABLED,
+            status_code=403,
+            message="This account is deactivated",
+        )
+    if org is not None and org.status is not OrganizationStatus.ACTIVE:
+        raise _fail(
+            session,
+            user=user,
+            email=email,
+            org=org,
+            reason=f"organization_{org.status.value}",
+            code=ErrorCode.ORGANIZATION_SUSPENDED,
+            status_code=403,
+            message=f"The organization is {org.status.value}; sign-in is disabled",
+        )
+    if user.mfa_enabled:
+        if not mfa_code:
+            # Not a failed attempt: the password was right and a code is asked for.
+            raise AuthFailure(
+                "A code from your authenticator app is required",
+                code=ErrorCode.MFA_REQUIRED,
+                details={"mfaRequired": True},
+            )
+        if not _verify_second_factor(user, mfa_code):
+            raise _register_failure(session, user=user, org=org, reason="bad_mfa_code")
+    enrollment_only = (
+        org is not None
+        and user.role is Role.ORG_ADMIN
+        and not user.mfa_enabled
+        and policy_of(org).require_mfa_for_admins
+    )
+    user.failed_login_count = 0
+    user.locked_until = None
+    user.last_login_at = now
+    auth_session = AuthSession(
+        user_id=user.id,
+        expires_at=now + timedelta(days=settings.refresh_token_days),
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:300] or None,
+        mfa_enrollment_only=enrollment_only,
+    )
+    session.add(auth_session)
+    session.flush()
+    audit.record(
+        session,
+        action="auth.login_succeeded",
+        category=AuditCategory.AUTHENTICATION,
+        organization_id=user.organization_id,
+        actor_user_id=user.id,
+        actor_email=user.email,
+        entity_type="user",
+        entity_id=user.id,
+        message=f"{user.email} signed in"
+        + (" (MFA enrolment required)" if enrollment_only else ""),
+        details={"mfa": user.mfa_enabled, "sessionId": str(auth_session.id)},
+    )
+    return _issue(session, settings=settings, user=user, auth_session=auth_session)
+
+
+def _issue(
+    session: Session, *, settings: Settings, user: User, auth_session: AuthSession
+) -> IssuedTokens:
+    refresh_raw = f"{auth_session.id.hex}.{new_secret()}"
+    session.add(RefreshToken(session_id=auth_session.id, token_hash=digest(refresh_raw)))
+    access, expires = issue_access_token(
+        key=settings.signing_key(),
+        user_id=user.id,
+        session_id=auth_session.id,
+        organization_id=user.organization_id,
+        minutes=settings.access_token_minutes,
+    )
+    session.flush()
+    return IssuedTokens(
+        access_token=access,
+        refresh_token=refresh_raw,
+        expires_in=int((expires - utcnow()).total_seconds()),
+        user=user,
+        session=auth_session,
+    )
+
+
+def revoke_session(session: Session, auth_session: AuthSession, reason: str) -> None:
+    if auth_session.revoked_at is None:
+        auth_session.revoked_at = utcnow()
+        auth_session.revoked_reason = reason
+
+
+def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+def refresh(session: Session, *, settings: Settings, refresh_token: str) -> IssuedTokens:
+    row = session.execute(
+        select(RefreshToken, AuthSession, User, Organization)
+        .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+        .join(User, User.id == AuthSession.user_id)
+        .outerjoin(Organization, Organization.id == User.organization_id)
+        .where(RefreshToken.token_hash == digest(refresh_token))
+    ).first()
+    if row is None:
+        raise AuthenticationRequired("Refresh token is not valid", code=ErrorCode.TOKEN_INVALID)
+    token, auth_session, user, org = row
+    now = utcnow()
+    if token.used_at is not None:
+        # A refresh token is good once. Seeing it again means it was copied: end the
+        # whole family so neither the thief nor the owner can continue with it.
+        if auth_session.revoked_at is None:
+            revoke_session(session, auth_session, "refresh_reuse")
+            audit.record(
+                session,
+                action="auth.refresh_reuse_detected",
+                category=AuditCategory.SECURITY,
+                severity=AuditSeverity.CRITICAL,
+                organization_id=user.organization_id,
+                actor_user_id=user.id,
+                actor_email=user.email,
+                entity_type="session",
+                entity_id=auth_session.id,
+                message="A refresh token was used twice; the session was revoked",
+            )
+        raise AuthFailure("Refresh token was already used", code=ErrorCode.TOKEN_REVOKED)
+    if auth_session.revoked_at is not None:
+        raise AuthFailure("Session was signed out", code=ErrorCode.TOKEN_REVOKED)
+    if auth_session.expires_at <= now:
+        raise AuthFailure("Session expired; sign in again", code=ErrorCode.TOKEN_EXPIRED)
+    if org is not None:
+        idle = timedelta(minutes=policy_of(org).session_timeout_minutes)
+        if auth_session.last_used_at + idle <= now:
+            revoke_session(session, auth_session, "idle_timeout")
+            raise AuthFailure("Session timed out; sign in again", code=ErrorCode.TOKEN_EXPIRED)
+    _check_account_usable(user, org)
+    token.used_at = now
+    auth_session.last_used_at = now
+    return _issue(session, settings=settings, user=user, auth_session=auth_session)
+
+
+def logout(session: Session, *, refresh_token: str | None, caller: Caller | None) -> None:
+    auth_session: AuthSession | None = None
+    if refresh_token:
+        auth_session = session.scalar(
+            select(AuthSession)
+            .join(RefreshToken, RefreshToken.session_id == AuthSession.id)
+            .where(RefreshToken.token_hash == digest(refresh_token))
+        )
+    elif caller is not None and caller.session_id is not None:
+        auth_session = session.get(AuthSession, caller.session_id)
+    if auth_session is None:
+        raise AuthenticationRequired("Nothing to sign out of", code=ErrorCode.TOKEN_INVALID)
+    revoke_session(session, auth_session, "logout")
+    session.flush()
+
+
+def _check_account_usable(user: User, org: Organization | None) -> None:
+    if not user.is_active or user.deleted_at is not None:
+        raise AuthFailure("This account is deactivated", code=ErrorCode.ACCOUNT_DISABLED)
+    if org is not None and org.status is not OrganizationStatus.ACTIVE:
+        raise AuthFailure(
+            f"The organization is {org.status.value}", code=ErrorCode.ORGANIZATION_SUSPENDED
+        )
+
+
+# --------------------------------------------------------------------------- bearer
+
+
+def authenticate(session: Session, *, settings: Settings, token: str) -> Caller:
+    """Turn a bearer token (access JWT or API token) into a Caller, or refuse it."""
+    if looks_like_api_token(token):
+        return _authenticate_api_token(session, token)
+    try:
+        claims = decode_access_token(token, key=settings.signing_key())
+    except TokenError as exc:
+        code = ErrorCode.TOKEN_EXPIRED if exc.reason == "expired" else ErrorCode.TOKEN_INVALID
+        raise AuthenticationRequired(
+            "Access token expired" if exc.reason == "expired" else "Access token is not valid",
+            code=code,
+        ) from exc
+    row = session.execute(
+        select(User, AuthSession, Organization)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .outerjoin(Organization, Organization.id == User.organization_id)
+        .where(User.id == claims.user_id, AuthSession.id == claims.session_id)
+    ).first()
+    if row is None:
+        raise AuthenticationRequired("Access token is not valid", code=ErrorCode.TOKEN_INVALID)
+    user, auth_session, org = row
+    if auth_session.revoked_at is not None:
+        raise AuthenticationRequired("Session was signed out", code=ErrorCode.TOKEN_REVOKED)
+    _check_bearer_account(user, org)
+    scopes = (
+        frozenset({MFA_ENROLLMENT_SCOPE}) if auth_session.mfa_enrollment_only else frozenset({"*"})
+    )
+    return Caller(
+        user_id=user.id,
+        organization_id=user.organization_id,
+        role=user.role,
+        email=user.email,
+        scopes=scopes,
+        session_id=auth_session.id,
+    )
+
+
+def _check_bearer_account(user: User, org: Organization | None) -> None:
+    if not user.is_active or user.deleted_at is not None:
+        raise AuthenticationRequired("This account is deactivated", code=ErrorCode.ACCOUNT_DISABLED)
+    if org is not None and org.status is not OrganizationStatus.ACTIVE:
+        raise AuthenticationRequired(
+            f"The organization is {org.status.value}", code=ErrorCode.ORGANIZATION_SUSPENDED
+        )
+
+
+def _authenticate_api_token(session: Session, raw: str) -> Caller:
+    row = session.execute(
+        select(ApiToken, User, Organization)
+        .join(User, User.id == ApiToken.created_by_id)
+        .join(Organization, Organization.id == ApiToken.organization_id)
+        .where(ApiToken.token_hash == digest(raw))
+    ).first()
+    if row is None:
+        raise AuthenticationRequired("API token is not valid", code=ErrorCode.TOKEN_INVALID)
+    token, user, org = row
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise AuthenticationRequired("API token was revoked", code=ErrorCode.TOKEN_REVOKED)
+    if token.expires_at is not None and token.expires_at <= now:
+        raise AuthenticationRequired("API token expired", code=ErrorCode.TOKEN_EXPIRED)
+    _check_bearer_account(user, org)
+    if token.last_used_at is None or now - token.last_used_at > API_TOKEN_TOUCH_INTERVAL:
+        token.last_used_at = now  # coarse, so a busy integration does not write per request
+    return Caller(
+        user_id=user.id,
+        organization_id=token.organization_id,
+        role=user.role,
+        email=user.email,
+        scopes=frozenset(token.scopes),
+        via_api_token=True,
+        token_id=token.id,
+    )
+
+
+# --------------------------------------------------------------------------- MFA
+
+
+def _backup_code_hash(user: User, code: str) -> str:
+    normalized = code.strip().replace("-", "").lower()
+    key = (user.mfa_secret or "").encode()
+    return hmac.new(key, f"{user.id}:{normalized}".encode(), sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class MfaEnrollment:
+    secret: str
+    otpauth_uri: str
+    backup_codes: list[str]
+
+
+def begin_mfa_enrollment(session: Session, *, user: User) -> MfaEnrollment:
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled; disable it first to enrol a new device")
+    user.mfa_secret = pyotp.random_base32()
+    codes = [f"{secrets.token_hex(2)}-{secrets.token_hex(2)}" for _ in range(BACKUP_CODE_COUNT)]
+    user.mfa_backup_codes = [_backup_code_hash(user, c) for c in codes]
+    session.flush()
+    uri = pyotp.TOTP(user.mfa_secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return MfaEnrollment(secret=user.mfa_secret, otpauth_uri=uri, backup_codes=codes)
+
+
+def confirm_mfa(session: Session, *, user: User, caller: Caller, code: str) -> None:
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled")
+    if not user.mfa_secret:
+        raise BusinessRuleViolation("Start MFA enrolment first (POST /api/auth/mfa/enable)")
+    if not pyotp.TOTP(user.mfa_secret).verify(code.strip(), valid_window=1):
+        raise ApiError("The code does not match", code=ErrorCode.MFA_INVALID, status_code=400)
+    user.mfa_enabled = True
+    if caller.session_id is not None:
+        auth_session = session.get(AuthSession, caller.session_id)
+        if auth_session is not None:
+            auth_session.mfa_enrollment_only = False
+    audit.record(
+        session,
+        actor=caller,
+        organization_id=user.organization_id,
+        action="auth.mfa_enabled",
+        category=AuditCategory.SECURITY,
+        entity_type="user",
+        entity_id=user.id,
+        message=f"{user.email} enabled two-factor sign-in",
+    )
+    session.flush()
+
+
+def disable_mfa(
+    session: Session, *, user: User, caller: Caller, code: str, org: Organization | None
+) -> None:
+    if not user.mfa_enabled:
+        raise Conflict("MFA is not enabled")
+    if org is not None and user.role is Role.ORG_ADMIN and policy_of(org).require_mfa_for_admins:
+        raise BusinessRuleViolation("Your organization requires MFA for administrators")
+    if not _verify_second_factor(user, code):
+        raise ApiError("The code does not match", code=ErrorCode.MFA_INVALID, status_code=400)
+    user.mfa_enabled = False
+    user.mfa_secret = None
+    user.mfa_backup_codes = []
+    audit.record(
+        session,
+        actor=caller,
+        organization_id=user.organization_id,
+        action="auth.mfa_disabled",
+        category=AuditCategory.SECURITY,
+        severity=AuditSeverity.WARNING,
+        entity_type="user",
+        entity_id=user.id,
+        message=f"{user.email} disabled two-factor sign-in",
+    )
+    session.flush()
+
+
+# --------------------------------------------------------------------------- password reset
+
+
+def _new_reset_token(session: Session, *, user: User, purpose: str, valid_for: timedelta) -> str:
+    raw = new_secret()
+    session.add(
+        PasswordResetToken(
+            user_id=user.id,
+            token_hash=digest(raw),
+            purpose=purpose,
+            expires_at=utcnow() + valid_for,
+        )
+    )
+    return raw
+
+
+def request_password_reset(session: Session, *, settings: Settings, email: str) -> None:
+    """Email a reset link when the account exists; say nothing either way."""
+    account = _load_account(session, email)
+    if account is None:
+        return
+    user, org = account
+    if not user.is_active or (org is not None and org.status is not OrganizationStatus.ACTIVE):
+        return
+    raw = _new_reset_token(
+        session,
+        user=user,
+        purpose="reset",
+        valid_for=timedelta(minutes=settings.password_reset_minutes),
+    )
+    mail.enqueue(
+        session,
+        to=user.email,
+        subject="Reset your District Resolve password",
+        body=(
+            f"Hello {user.full_name},\n\n"
+            "Someone asked to reset the password of your District Resolve account.\n"
+            f"Use this link within {settings.password_reset_minutes} minutes:\n\n"
+            f"{settings.base_url}/reset-password?token={raw}\n\n"
+            f"or enter this code in the app: {raw}\n\n"
+            "If it was not you, ignore this email; your password stays as it is.\n"
+        ),
+        kind="password_reset",
+        organization_id=user.organization_id,
+    )
+    audit.record(
+        session,
+        action="auth.password_reset_requested",
+        category=AuditCategory.AUTHENTICATION,
+        organization_id=user.organization_id,
+        actor_user_id=user.id,
+        actor_email=user.email,
+        entity_type="user",
+        entity_id=user.id,
+        message=f"Password reset requested for {user.email}",
+    )
+    session.flush()
+
+
+def send_invitation(session: Session, *, settings: Settings, user: User, inviter: Caller) -> None:
+    raw = _new_reset_token(
+        session, user=user, purpose="invite", valid_for=timedelta(days=INVITE_VALID_DAYS)
+    )
+    mail.enqueue(
+        session,
+        to=user.email,
+        subject="You are invited to District Resolve",
+        body=(
+            f"Hello {user.full_name},\n\n"
+            f"{inviter.email} invited you to District Resolve.\n"
+            f"Choose your password within {INVITE_VALID_DAYS} days:\n\n"
+            f"{settings.base_url}/reset-password?token={raw}\n\n"
+            f"or enter this code in the app: {raw}\n"
+        ),
+        kind="invitation",
+        organization_id=user.organization_id,
+    )
+
+
+def confirm_password_reset(session: Session, *, token: str, new_password: str) -> User:
+    row = session.execute(
+        select(PasswordResetToken, User)
+        .join(User, User.id == PasswordResetToken.user_id)
+        .where(PasswordResetToken.token_hash == digest(token))
+    ).first()
+    now = utcnow()
+    if row is None or row[0].used_at is not None or row[0].expires_at <= now:
+        raise ApiError(
+            "This reset link is invalid or has expired; ask for a new one",
+            code=ErrorCode.TOKEN_INVALID,
+            status_code=400,
+        )
+    reset, user = row
+    set_password(user, new_password)
+    # Every outstanding link of this user dies with the one that was used.
+    session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    revoke_all_sessions(session, user.id, "password_reset")
+    audit.record(
+        session,
+        action="auth.password_reset_completed",
+        category=AuditCategory.AUTHENTICATION,
+        severity=AuditSeverity.WARNING,
+        organization_id=user.organization_id,
+        actor_user_id=user.id,
+        actor_email=user.email,
+        entity_type="user",
+        entity_id=user.id,
+        message=f"Password of {user.email} was set through a {reset.purpose} link",
+    )
+    session.flush()
+    return user
+
+
+# --------------------------------------------------------------------------- API tokens
+
+
+def create_api_token(
+    session: Session,
+    *,
+    caller: Caller,
+    organization_id: uuid.UUID,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+) -> tuple[ApiToken, str]:
+    from server.core.security import new_api_token
+
+    if expires_at is not None and expires_at <= utcnow():
+        raise BusinessRuleViolation(
+            "expiresAt must be in the future", code=ErrorCode.VALIDATION_ERROR
+        )
+    raw = new_api_token()
+    token = ApiToken(
+        organization_id=organization_id,
+        name=name,
+        token_prefix=raw[:12],
+        token_hash=digest(raw),
+        scopes=sorted(set(scopes)),
+        created_by_id=caller.user_id,
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor=caller,
+        organization_id=organization_id,
+        action="api_token.created",
+        category=AuditCategory.SECURITY,
+        severity=AuditSeverity.WARNING,
+        entity_type="api_token",
+        entity_id=token.id,
+        message=f"API token '{name}' created with scopes {', '.join(token.scopes)}",
+        details={
+            "scopes": token.scopes,
+            "expiresAt": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return token, raw
+
+
+def revoke_api_token(session: Session, *, caller: Caller, token: ApiToken) -> ApiToken:
+    if token.revoked_at is not None:
+        raise Conflict("API token is already revoked")
+    token.revoked_at = utcnow()
+    token.revoked_by_id = caller.user_id
+    audit.record(
+        session,
+        actor=caller,
+        organization_id=token.organization_id,
+        action="api_token.revoked",
+        category=AuditCategory.SECURITY,
+        severity=AuditSeverity.WARNING,
+        entity_type="api_token",
+        entity_id=token.id,
+        message=f"API token '{token.name}' revoked",
+    )
+    session.flush()
+    return token

@@ -1,0 +1,1 @@
+"""Cross-cutting machinery every domain package uses: config, database, API conventions."""

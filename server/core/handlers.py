@@ -1,0 +1,112 @@
+"""Every error leaves the server in one shape: {"error": {code, message, details, requestId}}."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+
+from common.errors import ErrorCode
+from server.core.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.AUTHENTICATION_REQUIRED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.RESOURCE_NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.RESOURCE_CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMIT_EXCEEDED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id")
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details, "requestId": request_id}},
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
+    details = []
+    malformed = False
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            malformed = True
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        details.append(
+            {"field": ".".join(loc) or None, "message": err.get("msg"), "type": err.get("type")}
+        )
+    if malformed:
+        return 400, "Request body is not valid JSON", details
+    return 422, "Request is not valid", details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(
+            request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message, details = _validation_details(exc)
+        return error_response(request, status, ErrorCode.VALIDATION_ERROR, message, details)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404:
+            message = "No such endpoint" if message == "Not Found" else message
+        return error_response(request, exc.status_code, code, message, None, exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error: %s", exc.orig)
+        return error_response(
+            request,
+            409,
+            ErrorCode.RESOURCE_CONFLICT,
+            "The change conflicts with existing data (duplicate or missing reference)",
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return error_response(
+            request,
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The database is busy or unavailable; try again",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            request, 500, ErrorCode.INTERNAL_ERROR, "Internal error; it has been logged"
+        )

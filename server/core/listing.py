@@ -1,0 +1,101 @@
+"""Shared pagination, sorting and filtering for every list endpoint."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from server.core.errors import ValidationFailed
+from server.core.schemas import Pagination
+
+MAX_PER_PAGE = 100
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    page: int
+    per_page: int
+    sort: str | None
+    q: str | None
+
+
+def _list_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")] = 1,
+    per_page: Annotated[
+        int, Query(alias="perPage", ge=1, le=MAX_PER_PAGE, description="Rows per page")
+    ] = 25,
+    sort: Annotated[
+        str | None,
+        Query(max_length=200, description="Comma-separated fields, '-' for descending"),
+    ] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Free-text search")] = None,
+) -> ListParams:
+    return ListParams(page=page, per_page=per_page, sort=sort, q=(q or "").strip() or None)
+
+
+ListQuery = Annotated[ListParams, Depends(_list_params)]
+
+
+def apply_sort(
+    stmt: Select[Any],
+    sort: str | None,
+    fields: Mapping[str, ColumnElement[Any] | Any],
+    default: Sequence[Any],
+    tiebreak: Any,
+) -> Select[Any]:
+    """Order by ``sort`` (e.g. ``-createdAt,email``) using only whitelisted fields."""
+    order: list[Any] = []
+    for raw in (sort or "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        descending = name.startswith("-")
+        name = name.lstrip("-+")
+        column = fields.get(name)
+        if column is None:
+            raise ValidationFailed(
+                f"Cannot sort by '{name}'",
+                details={"sort": name, "allowed": sorted(fields)},
+            )
+        order.append(column.desc() if descending else column.asc())
+    if not order:
+        order = list(default)
+    return stmt.order_by(*order, tiebreak)
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def text_filter(q: str, *columns: Any) -> ColumnElement[bool]:
+    pattern = like_pattern(q)
+    return or_(*(col.ilike(pattern, escape="\\") for col in columns))
+
+
+def paginate(
+    session: Session, stmt: Select[Any], params: ListParams, *, scalars: bool = True
+) -> tuple[list[Any], Pagination]:
+    """Run one page of ``stmt`` (already filtered and sorted) and count the whole."""
+    total = session.execute(
+        select(func.count()).select_from(stmt.order_by(None).subquery())
+    ).scalar_one()
+    page_stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
+    result = session.execute(page_stmt)
+    rows = list(result.scalars().all() if scalars else result.all())
+    total_pages = max(1, math.ceil(total / params.per_page)) if total else 0
+    return rows, Pagination(
+        page=params.page,
+        per_page=params.per_page,
+        total=total,
+        total_pages=total_pages,
+        has_next=params.page < total_pages,
+        has_prev=params.page > 1,
+    )

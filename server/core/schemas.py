@@ -1,0 +1,61 @@
+"""Base schemas: camelCase on the wire (snake_case accepted on input) and the envelopes."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+
+class ApiModel(BaseModel):
+    """Output model: camelCase names."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        from_attributes=True,
+    )
+
+
+class ApiInput(ApiModel):
+    """Input model: camelCase or snake_case names; unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Pagination(ApiModel):
+    page: int
+    per_page: int
+    total: int
+    total_pages: int
+    has_next: bool
+    has_prev: bool
+
+
+class DataResponse(ApiModel, Generic[T]):
+    data: T
+
+
+class ListResponse(ApiModel, Generic[T]):
+    data: list[T]
+    pagination: Pagination
+
+
+class ErrorBody(ApiModel):
+    code: str = Field(examples=["VALIDATION_ERROR"])
+    message: str
+    details: Any = None
+    request_id: str | None = None
+
+
+class ErrorResponse(ApiModel):
+    error: ErrorBody
+
+
+class MessageOut(ApiModel):
+    message: str

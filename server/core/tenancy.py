@@ -1,0 +1,168 @@
+"""Tenant scoping in one place.
+
+Every session is bound to exactly one tenant before it touches tenant tables: an
+organization id, or ``ALL_TENANTS`` for platform-level work (super admins, jobs, the
+CLI). Every ORM SELECT, UPDATE and DELETE of a ``TenantMixin`` entity is then filtered
+to that organization, tombstoned rows are hidden, and new rows are stamped with it.
+A route cannot forget the filter, because no route writes it.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from common.enums import Role
+from server.core.db import ChangeCounter, ReplicatedMixin, TenantMixin, utcnow
+
+
+class _AllTenants(enum.Enum):
+    ALL = "all"
+
+
+ALL_TENANTS = _AllTenants.ALL
+TENANT_KEY = "tenant"
+INCLUDE_DELETED = "include_deleted"
+
+
+class TenantNotBound(RuntimeError):
+    """A tenant table was queried on a session that was not bound to a tenant."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row of one organization was written on a session bound to another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request: the typed value the scoping layer consumes."""
+
+    user_id: uuid.UUID
+    organization_id: uuid.UUID | None  # None only for super admins
+    role: Role
+    email: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    via_api_token: bool = False
+    session_id: uuid.UUID | None = None
+    token_id: uuid.UUID | None = None
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.role is Role.SUPER_ADMIN
+
+
+def bind_tenant(session: Session, tenant: uuid.UUID | _AllTenants) -> None:
+    session.info[TENANT_KEY] = tenant
+
+
+def bound_tenant(session: Session) -> uuid.UUID | _AllTenants | None:
+    return session.info.get(TENANT_KEY)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statements(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent query already carried the criteria
+    tenant = state.session.info.get(TENANT_KEY)
+    if tenant is None:
+        if any(issubclass(m.class_, TenantMixin) for m in state.all_mappers):
+            raise TenantNotBound("session is not bound to a tenant; call bind_tenant() first")
+        return
+    options: list[Any] = []
+    if tenant is not ALL_TENANTS:
+        org_id = tenant
+        options.append(
+            with_loader_criteria(
+                TenantMixin, lambda cls: cls.organization_id == org_id, include_aliases=True
+            )
+        )
+    if not state.execution_options.get(INCLUDE_DELETED, False):
+        options.append(
+            with_loader_criteria(
+                ReplicatedMixin, lambda cls: cls.deleted_at.is_(None), include_aliases=True
+            )
+        )
+    if options:
+        state.statement = state.statement.options(*options)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_tenant_rows(session: Session, _context: Any, _instances: Any) -> None:
+    tenant = session.info.get(TENANT_KEY)
+    changed_by_org: dict[uuid.UUID, list[ReplicatedMixin]] = {}
+    for obj in session.new:
+        if not isinstance(obj, TenantMixin):
+            continue
+        if tenant is None:
+            raise TenantNotBound(f"new {type(obj).__name__} on an unbound session")
+        if tenant is not ALL_TENANTS:
+            if obj.organization_id is None:
+                obj.organization_id = tenant
+            elif obj.organization_id != tenant:
+                raise CrossTenantWrite(f"{type(obj).__name__} for another organization")
+        elif obj.organization_id is None and not obj.__tenant_optional__:
+            raise CrossTenantWrite(f"new {type(obj).__name__} without an organization")
+        if isinstance(obj, ReplicatedMixin) and obj.organization_id is not None:
+            changed_by_org.setdefault(obj.organization_id, []).append(obj)
+    for obj in session.dirty:
+        if (
+            isinstance(obj, ReplicatedMixin)
+            and obj.organization_id is not None
+            and session.is_modified(obj)
+        ):
+            if tenant is not ALL_TENANTS and obj.organization_id != tenant:
+                raise CrossTenantWrite(f"{type(obj).__name__} of another organization")
+            changed_by_org.setdefault(obj.organization_id, []).append(obj)
+    for obj in session.deleted:
+        if isinstance(obj, ReplicatedMixin):
+            raise RuntimeError(
+                f"{type(obj).__name__} is replicated: delete it with soft_delete() so "
+                "replicas receive a tombstone"
+            )
+    for org_id, objs in changed_by_org.items():
+        last = allocate_change_positions(session, org_id, len(objs))
+        for offset, obj in enumerate(objs):
+            obj.change_position = last - len(objs) + 1 + offset
+
+
+def allocate_change_positions(session: Session, organization_id: uuid.UUID, count: int) -> int:
+    """Reserve ``count`` positions for an organization; returns the last one.
+
+    The upsert takes the counter row's lock for the rest of the transaction.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = ChangeCounter.__table__  # a Table, typed as FromClause by the ORM
+    stmt = (
+        insert(table)  # type: ignore[arg-type]
+        .values(organization_id=organization_id, position=count)
+        .on_conflict_do_update(
+            index_elements=[table.c.organization_id],
+            set_={"position": table.c.position + count},
+        )
+        .returning(table.c.position)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def soft_delete(obj: ReplicatedMixin) -> None:
+    """Delete a replicated row by tombstone; it keeps its id and gets a new position."""
+    obj.deleted_at = utcnow()
+
+
+def current_change_position(session: Session, organization_id: uuid.UUID) -> int:
+    value = session.execute(
+        select(func.coalesce(func.max(ChangeCounter.position), 0)).where(
+            ChangeCounter.organization_id == organization_id
+        )
+    ).scalar_one()
+    return int(value)

@@ -1,0 +1,80 @@
+"""Background jobs (APScheduler) that run once across all server processes.
+
+Each run first takes a lease row for the job; a process that cannot take it skips
+the run, so N workers behind one database never double-send an email.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.core.config import Settings
+from server.core.db import Database, JobLease, utcnow
+from server.core.tenancy import ALL_TENANTS
+from server.mail import service as mail
+
+log = logging.getLogger(__name__)
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def take_lease(session: Session, name: str, *, seconds: int, holder: str = HOLDER) -> bool:
+    """Take (or renew) the named lease; False when another live process holds it."""
+    now = utcnow()
+    until = now + timedelta(seconds=seconds)
+    result = session.execute(
+        update(JobLease)
+        .where(JobLease.name == name, or_(JobLease.expires_at <= now, JobLease.holder == holder))
+        .values(holder=holder, expires_at=until)
+    )
+    if getattr(result, "rowcount", 0):
+        return True
+    if session.scalar(select(JobLease.name).where(JobLease.name == name)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(JobLease(name=name, holder=holder, expires_at=until))
+    except IntegrityError:
+        return False
+    return True
+
+
+def run_exclusive(db: Database, name: str, seconds: int, work: Callable[[Session], None]) -> bool:
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        if not take_lease(session, name, seconds=seconds):
+            return False
+        work(session)
+    return True
+
+
+def deliver_email(db: Database, settings: Settings) -> None:
+    def work(session: Session) -> None:
+        sent, failed = mail.deliver_due(session, settings)
+        if sent or failed:
+            log.info("outbox: %s sent, %s failed", sent, failed)
+
+    run_exclusive(db, "mail.deliver", 55, work)
+
+
+def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC")
+    if settings.smtp_configured:
+        scheduler.add_job(
+            deliver_email,
+            "interval",
+            seconds=30,
+            args=[db, settings],
+            id="mail.deliver",
+            max_instances=1,
+            coalesce=True,
+        )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,1 @@
+"""Platform operations: health and readiness."""

@@ -1,0 +1,1 @@
+"""An organization's security and compliance policy."""

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from common.enums import Role
+from server.auth.deps import RequestContext, access
+from server.core.middleware import security_headers_for
+from server.core.routing import api_router
+from server.core.schemas import DataResponse
+from server.organizations.models import Organization
+from server.security import service
+from server.security.schemas import SecurityPolicyUpdate, SecuritySettingsOut
+
+router = api_router(prefix="/api/security", tags=["Security"])
+
+Reader = Annotated[RequestContext, access("security:read", Role.ORG_ADMIN)]
+Writer = Annotated[RequestContext, access("security:write", Role.ORG_ADMIN)]
+
+
+def _out(org: Organization) -> SecuritySettingsOut:
+    return SecuritySettingsOut(
+        organization_id=str(org.id),
+        policy=service.policy_of(org),
+        security_headers=security_headers_for("/api/"),
+    )
+
+
+def _organization(ctx: RequestContext, requested: str | None = None) -> Organization:
+    org = ctx.session.get(Organization, ctx.resolve_organization(requested))
+    assert org is not None  # resolve_organization checked it exists
+    return org
+
+
+@router.get(
+    "/settings",
+    summary="Read tenant-scoped security posture, upload policy, security headers, "
+    "and compliance settings.",
+)
+def get_settings(ctx: Reader) -> DataResponse[SecuritySettingsOut]:
+    return DataResponse(data=_out(_organization(ctx)))
+
+
+@router.patch(
+    "/settings",
+    summary="Update organization security and compliance policy settings and write an audit event.",
+)
+def update_settings(ctx: Writer, body: SecurityPolicyUpdate) -> DataResponse[SecuritySettingsOut]:
+    org = _organization(ctx, body.organization_id)
+    service.update_policy(ctx.session, caller=ctx.caller, org=org, changes=body)
+    return DataResponse(data=_out(org))

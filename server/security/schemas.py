@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, IPvAnyNetwork
+
+from server.core.schemas import ApiInput, ApiModel
+
+VirusScanMode = Literal["metadata_only", "clamav_ready", "external_provider"]
+
+
+class SecurityPolicy(ApiModel):
+    """The stored policy, with the defaults a new organization starts with."""
+
+    audit_retention_days: int = Field(default=365, ge=90, le=3650)
+    data_retention_years: int = Field(default=7, ge=1, le=20)
+    audit_export_requires_reports_export: bool = True
+    require_mfa_for_admins: bool = False
+    require_mfa_for_super_admins: bool = False
+    session_timeout_minutes: int = Field(default=480, ge=30, le=43200)
+    max_failed_login_attempts: int = Field(default=5, ge=3, le=20)
+    lockout_minutes: int = Field(default=15, ge=5, le=1440)
+    ip_allowlist: list[str] = Field(default_factory=list)
+    ferpa_mode: bool = True
+    student_data_access_logging: bool = True
+    suspicious_login_alerts: bool = True
+    upload_virus_scan_mode: VirusScanMode = "metadata_only"
+    data_export_review_required: bool = False
+
+
+class SecurityPolicyUpdate(ApiInput):
+    """``SecurityComplianceSettings`` of the primary spec; omitted fields stay as they are."""
+
+    organization_id: str | None = None
+    audit_retention_days: int | None = Field(default=None, ge=90, le=3650)
+    data_retention_years: int | None = Field(default=None, ge=1, le=20)
+    audit_export_requires_reports_export: bool | None = None
+    require_mfa_for_admins: bool | None = None
+    require_mfa_for_super_admins: bool | None = None
+    session_timeout_minutes: int | None = Field(default=None, ge=30, le=43200)
+    max_failed_login_attempts: int | None = Field(default=None, ge=3, le=20)
+    lockout_minutes: int | None = Field(default=None, ge=5, le=1440)
+    ip_allowlist: list[IPvAnyNetwork] | None = Field(default=None, max_length=200)
+    ferpa_mode: bool | None = None
+    student_data_access_logging: bool | None = None
+    suspicious_login_alerts: bool | None = None
+    upload_virus_scan_mode: VirusScanMode | None = None
+    data_export_review_required: bool | None = None
+
+
+class SecuritySettingsOut(ApiModel):
+    organization_id: str
+    policy: SecurityPolicy
+    security_headers: dict[str, str]

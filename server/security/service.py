@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from common.enums import AuditCategory, AuditSeverity
+from server.audit import service as audit
+from server.core.tenancy import Caller
+from server.organizations.models import Organization
+from server.security.schemas import SecurityPolicy, SecurityPolicyUpdate
+
+SETTINGS_KEY = "security"
+
+
+def policy_of(org: Organization) -> SecurityPolicy:
+    return SecurityPolicy.model_validate((org.settings or {}).get(SETTINGS_KEY, {}))
+
+
+def update_policy(
+    session: Session, *, caller: Caller, org: Organization, changes: SecurityPolicyUpdate
+) -> SecurityPolicy:
+    current = policy_of(org)
+    patch: dict[str, Any] = changes.model_dump(
+        exclude_unset=True, exclude={"organization_id"}, by_alias=False
+    )
+    if "ip_allowlist" in patch and patch["ip_allowlist"] is not None:
+        patch["ip_allowlist"] = [str(net) for net in patch["ip_allowlist"]]
+    patch = {k: v for k, v in patch.items() if v is not None}
+    updated = current.model_copy(update=patch)
+    SecurityPolicy.model_validate(updated.model_dump())  # re-check bounds after merge
+    before = current.model_dump()
+    after = updated.model_dump()
+    changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    org.settings = {**(org.settings or {}), SETTINGS_KEY: after}
+    session.flush()
+    if changed:
+        audit.record(
+            session,
+            actor=caller,
+            organization_id=org.id,
+            action="security.settings_updated",
+            category=AuditCategory.SECURITY,
+            severity=AuditSeverity.WARNING,
+            entity_type="organization",
+            entity_id=org.id,
+            message=f"Security settings changed: {', '.join(sorted(changed))}",
+            details={"changes": changed},
+        )
+    return updated

@@ -1,0 +1,1 @@
+"""Sites (campuses), their buildings and rooms: where people, tickets and devices are."""
