@@ -136,6 +136,9 @@ def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin]]:
                         )
                     )
         session.flush()
+        # one hash for the shared demo password: argon2 is slow on purpose
+        template = User(email="template@example.invalid", role=Role.REQUESTER)
+        set_password(template, DEMO_PASSWORD)
         for role, local, first, last, dept_name, title in USERS:
             user = User(
                 organization_id=org.id,
@@ -147,7 +150,8 @@ def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin]]:
                 site_id=sites[0].id,
                 job_title=title,
             )
-            set_password(user, DEMO_PASSWORD)
+            user.password_hash = template.password_hash
+            user.password_changed_at = template.password_changed_at
             session.add(user)
         session.flush()
     logins = [

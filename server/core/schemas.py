@@ -25,7 +25,8 @@ class ApiModel(BaseModel):
 class ApiInput(ApiModel):
     """Input model: camelCase or snake_case names; unknown fields are an error, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Services read model_dump() by Python field name; only output goes out camelCase.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, serialize_by_alias=False)
 
 
 class Pagination(ApiModel):

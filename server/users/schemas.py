@@ -4,13 +4,25 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
 from common.enums import Role
 from server.core.schemas import ApiInput, ApiModel
 
 Name = Annotated[str, StringConstraints(max_length=100)]
-OrgRole = Annotated[Role, Field(description="org_admin, agent, technician or requester")]
+
+
+def _organization_role(role: Role) -> Role:
+    if role is Role.SUPER_ADMIN:
+        raise ValueError("super_admin is a platform role; create it with the server CLI")
+    return role
+
+
+OrgRole = Annotated[
+    Role,
+    Field(description="org_admin, agent, technician or requester"),
+    AfterValidator(_organization_role),
+]
 
 
 class UserOut(ApiModel):
