@@ -172,6 +172,9 @@ class Tenant:
     admin: Account
 
 
+_HASHES: dict[str, str] = {}
+
+
 class World:
     """Builds organizations and users straight through the services, and signs in over HTTP."""
 
@@ -204,13 +207,15 @@ class World:
         login: bool = True,
         **fields: Any,
     ) -> Account:
-        from server.auth.service import set_password
+        from server.core.security import hash_password
         from server.users.models import User
 
         email = (email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.org").lower()
+        if password not in _HASHES:  # argon2 is slow on purpose; hash each password once
+            _HASHES[password] = hash_password(password)
         with self.db.transaction(tenant=ALL_TENANTS) as session:
             user = User(organization_id=organization_id, email=email, role=role, **fields)
-            set_password(user, password)
+            user.password_hash = _HASHES[password]
             session.add(user)
             session.flush()
             user_id = user.id

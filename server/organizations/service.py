@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
 from common.errors import ErrorCode
@@ -65,7 +65,7 @@ def get_organization(session: Session, caller: Caller, org_id: uuid.UUID) -> Org
 def query_organizations(
     *, q: str | None = None, status: OrganizationStatus | None = None
 ) -> Select[Any]:
-    stmt = select(Organization)
+    stmt = select(Organization).options(selectinload(Organization.domain_rows))
     if q:
         stmt = stmt.where(text_filter(q, Organization.name, Organization.slug))
     if status:
