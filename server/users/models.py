@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.enums import Role
@@ -18,7 +18,11 @@ class User(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     __tenant_optional__ = True
     # Emails are stored lower-cased and identify an account platform-wide: login
     # takes an email and a password, not an organization.
-    __extra_table_args__ = (live_unique("uq_users_email", "email"),)
+    __extra_table_args__ = (
+        live_unique("uq_users_email", "email"),
+        # the people list is sorted by name within an organization
+        Index("ix_users_org_name", "organization_id", "last_name", "first_name"),
+    )
 
     email: Mapped[str] = mapped_column(String(320))
     first_name: Mapped[str] = mapped_column(String(100), default="")

@@ -362,6 +362,9 @@ def upgrade() -> None:
             "ix_users_org_change", ["organization_id", "change_position"], unique=False
         )
         batch_op.create_index(
+            "ix_users_org_name", ["organization_id", "last_name", "first_name"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_users_organization_id"), ["organization_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_users_role"), ["role"], unique=False)
@@ -577,6 +580,7 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_users_role"))
         batch_op.drop_index(batch_op.f("ix_users_organization_id"))
+        batch_op.drop_index("ix_users_org_name")
         batch_op.drop_index("ix_users_org_change")
         batch_op.drop_index(batch_op.f("ix_users_department_id"))
 
