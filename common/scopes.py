@@ -37,3 +37,16 @@ def scope_grants(granted: frozenset[str] | set[str], required: str) -> bool:
         return True
     area, _, action = required.partition(":")
     return f"{area}:*" in granted or f"*:{action}" in granted
+
+
+def scope_covers(granted: frozenset[str] | set[str], requested: str) -> bool:
+    """Whether the granted scopes include everything ``requested`` (a scope or wildcard) does.
+
+    Used so that a token can only hand out scopes it holds itself.
+    """
+    if requested == "*":
+        return "*" in granted
+    area, _, action = requested.partition(":")
+    areas = AREAS if area == "*" else (area,)
+    actions = ACTIONS if action == "*" else (action,)
+    return all(scope_grants(granted, f"{a}:{b}") for a in areas for b in actions)

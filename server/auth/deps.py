@@ -152,7 +152,9 @@ def access(scope: str | None = None, *roles: Role, allow_mfa_enrollment: bool = 
         try:
             bind_tenant(session, ALL_TENANTS)  # identity lookups span tenants
             token = _bearer(request)
-            caller = auth_service.authenticate(session, settings=settings, token=token)
+            caller = auth_service.authenticate(
+                session, settings=settings, token=token, ip_address=client_ip(request)
+            )
             request.state.caller = caller
             user_id_var.set(str(caller.user_id))
             subject = f"token:{caller.token_id}" if caller.token_id else f"user:{caller.user_id}"

@@ -22,7 +22,7 @@ from server.auth.schemas import (
     RefreshIn,
     TokenOut,
 )
-from server.core.errors import NotFound
+from server.core.errors import NotFound, PermissionDenied
 from server.core.listing import ListQuery, apply_sort, paginate
 from server.core.routing import api_router
 from server.core.schemas import DataResponse, ListResponse, MessageOut
@@ -69,7 +69,12 @@ def login(ctx: Public, request: Request, body: LoginIn) -> DataResponse[TokenOut
 
 @router.post("/refresh", summary="Exchange a refresh token for new tokens (rotation).")
 def refresh(ctx: Public, body: RefreshIn) -> DataResponse[TokenOut]:
-    issued = service.refresh(ctx.session, settings=ctx.settings, refresh_token=body.refresh_token)
+    issued = service.refresh(
+        ctx.session,
+        settings=ctx.settings,
+        refresh_token=body.refresh_token,
+        ip_address=ctx.client_ip,
+    )
     return DataResponse(data=_tokens_out(issued))
 
 
@@ -81,7 +86,9 @@ def logout(ctx: Public, request: Request, body: LogoutIn | None = None) -> DataR
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            caller = service.authenticate(ctx.session, settings=ctx.settings, token=token.strip())
+            caller = service.authenticate(
+                ctx.session, settings=ctx.settings, token=token.strip(), ip_address=ctx.client_ip
+            )
     service.logout(ctx.session, refresh_token=refresh_token, caller=caller)
     return DataResponse(data=MessageOut(message="Signed out"))
 
@@ -120,6 +127,9 @@ def password_reset_confirm(ctx: Public, body: PasswordResetConfirmIn) -> DataRes
 
 
 def _own_user(ctx: RequestContext) -> User:
+    if ctx.caller.via_api_token:
+        # Two-factor settings belong to the person, not to an integration acting for them.
+        raise PermissionDenied("Two-factor sign-in is managed from a signed-in session")
     bind_tenant(ctx.session, ALL_TENANTS)  # the caller's own row, by primary key
     user = ctx.session.get(User, ctx.caller.user_id)
     if user is None:

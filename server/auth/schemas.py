@@ -4,16 +4,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, EmailStr, Field
+from pydantic import AfterValidator, AwareDatetime, EmailStr, Field, StringConstraints
 
 from common.scopes import is_known_scope
 from server.core.schemas import ApiInput, ApiModel
 from server.users.schemas import UserOut
 
+#: A password exactly as typed: inputs are stripped by default, passwords must not be
+#: (a stripped password would be silently different from the one the user chose).
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+
 
 class LoginIn(ApiInput):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=256)
+    password: Password = Field(min_length=1, max_length=256)
     mfa_code: str | None = Field(default=None, max_length=32)
 
 
@@ -40,7 +44,7 @@ class PasswordResetRequestIn(ApiInput):
 
 class PasswordResetConfirmIn(ApiInput):
     token: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=256)
+    new_password: Password = Field(min_length=1, max_length=256)
 
 
 class MfaEnrollmentOut(ApiModel):

@@ -15,12 +15,18 @@ from sqlalchemy.orm import Session
 
 from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
 from common.errors import ErrorCode
-from common.scopes import MFA_ENROLLMENT_SCOPE
+from common.scopes import MFA_ENROLLMENT_SCOPE, scope_covers
 from server.audit import service as audit
 from server.auth.models import ApiToken, AuthSession, PasswordResetToken, RefreshToken
 from server.core.config import Settings
 from server.core.db import utcnow
-from server.core.errors import ApiError, AuthenticationRequired, BusinessRuleViolation, Conflict
+from server.core.errors import (
+    ApiError,
+    AuthenticationRequired,
+    BusinessRuleViolation,
+    Conflict,
+    PermissionDenied,
+)
 from server.core.security import (
     DUMMY_PASSWORD_HASH,
     TokenError,
@@ -35,7 +41,7 @@ from server.core.security import (
 from server.core.tenancy import Caller
 from server.mail import service as mail
 from server.organizations.models import Organization
-from server.security.service import policy_of
+from server.security.service import address_allowed, policy_of
 from server.users.models import User
 
 ISSUER = "District Resolve"
@@ -138,7 +144,13 @@ def _fail(
 
 
 def _register_failure(
-    session: Session, *, user: User, org: Organization | None, reason: str
+    session: Session,
+    *,
+    user: User,
+    org: Organization | None,
+    reason: str,
+    code: ErrorCode = ErrorCode.INVALID_CREDENTIALS,
+    message: str = "Invalid email or password",
 ) -> AuthFailure:
     policy = policy_of(org) if org else None
     max_attempts = policy.max_failed_login_attempts if policy else 5
@@ -160,7 +172,9 @@ def _register_failure(
             message=f"{user.email} locked for {lockout_minutes} minutes after "
             f"{max_attempts} failed sign-ins",
         )
-    return _fail(session, user=user, email=user.email, org=org, reason=reason)
+    return _fail(
+        session, user=user, email=user.email, org=org, reason=reason, code=code, message=message
+    )
 
 
 def _verify_second_factor(user: User, code: str) -> bool:
@@ -232,6 +246,18 @@ def login(
             status_code=403,
             message=f"The organization is {org.status.value}; sign-in is disabled",
         )
+    if org is not None and not address_allowed(policy_of(org).ip_allowlist, ip_address):
+        raise _fail(
+            session,
+            user=user,
+            email=email,
+            org=org,
+            reason="ip_not_allowed",
+            code=ErrorCode.PERMISSION_DENIED,
+            status_code=403,
+            message="Your organization does not allow sign-in from this network",
+            details={"address": ip_address},
+        )
     if user.mfa_enabled:
         if not mfa_code:
             # Not a failed attempt: the password was right and a code is asked for.
@@ -241,7 +267,15 @@ def login(
                 details={"mfaRequired": True},
             )
         if not _verify_second_factor(user, mfa_code):
-            raise _register_failure(session, user=user, org=org, reason="bad_mfa_code")
+            # The password was right (MFA_REQUIRED already told so): say what was wrong.
+            raise _register_failure(
+                session,
+                user=user,
+                org=org,
+                reason="bad_mfa_code",
+                code=ErrorCode.MFA_INVALID,
+                message="The two-factor code is not valid",
+            )
     enrollment_only = (
         org is not None
         and user.role is Role.ORG_ADMIN
@@ -312,7 +346,9 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> No
     )
 
 
-def refresh(session: Session, *, settings: Settings, refresh_token: str) -> IssuedTokens:
+def refresh(
+    session: Session, *, settings: Settings, refresh_token: str, ip_address: str | None = None
+) -> IssuedTokens:
     row = session.execute(
         select(RefreshToken, AuthSession, User, Organization)
         .join(AuthSession, AuthSession.id == RefreshToken.session_id)
@@ -352,7 +388,17 @@ def refresh(session: Session, *, settings: Settings, refresh_token: str) -> Issu
             revoke_session(session, auth_session, "idle_timeout")
             raise AuthFailure("Session timed out; sign in again", code=ErrorCode.TOKEN_EXPIRED)
     _check_account_usable(user, org)
-    token.used_at = now
+    _check_address(org, ip_address)
+    # Claim the token with a conditional UPDATE: of two concurrent refreshes with the
+    # same token only one matches (the other waits for the row lock, then sees used_at).
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 1) != 1:
+        raise AuthFailure("Refresh token was already used", code=ErrorCode.TOKEN_REVOKED)
     auth_session.last_used_at = now
     return _issue(session, settings=settings, user=user, auth_session=auth_session)
 
@@ -382,13 +428,26 @@ def _check_account_usable(user: User, org: Organization | None) -> None:
         )
 
 
+def _check_address(org: Organization | None, ip_address: str | None) -> None:
+    if org is not None and not address_allowed(policy_of(org).ip_allowlist, ip_address):
+        raise PermissionDenied(
+            "Your organization does not allow access from this network",
+            details={"address": ip_address},
+        )
+
+
 # --------------------------------------------------------------------------- bearer
 
 
-def authenticate(session: Session, *, settings: Settings, token: str) -> Caller:
-    """Turn a bearer token (access JWT or API token) into a Caller, or refuse it."""
+def authenticate(
+    session: Session, *, settings: Settings, token: str, ip_address: str | None = None
+) -> Caller:
+    """Turn a bearer token (access JWT or API token) into a Caller, or refuse it.
+
+    ``ip_address``: the client's address, checked against the organization's allowlist.
+    """
     if looks_like_api_token(token):
-        return _authenticate_api_token(session, token)
+        return _authenticate_api_token(session, token, ip_address)
     try:
         claims = decode_access_token(token, key=settings.signing_key())
     except TokenError as exc:
@@ -409,6 +468,7 @@ def authenticate(session: Session, *, settings: Settings, token: str) -> Caller:
     if auth_session.revoked_at is not None:
         raise AuthenticationRequired("Session was signed out", code=ErrorCode.TOKEN_REVOKED)
     _check_bearer_account(user, org)
+    _check_address(org, ip_address)
     scopes = (
         frozenset({MFA_ENROLLMENT_SCOPE}) if auth_session.mfa_enrollment_only else frozenset({"*"})
     )
@@ -431,7 +491,7 @@ def _check_bearer_account(user: User, org: Organization | None) -> None:
         )
 
 
-def _authenticate_api_token(session: Session, raw: str) -> Caller:
+def _authenticate_api_token(session: Session, raw: str, ip_address: str | None) -> Caller:
     row = session.execute(
         select(ApiToken, User, Organization)
         .join(User, User.id == ApiToken.created_by_id)
@@ -447,12 +507,16 @@ def _authenticate_api_token(session: Session, raw: str) -> Caller:
     if token.expires_at is not None and token.expires_at <= now:
         raise AuthenticationRequired("API token expired", code=ErrorCode.TOKEN_EXPIRED)
     _check_bearer_account(user, org)
+    _check_address(org, ip_address)
+    # An organization's token acts inside that organization: a platform administrator's
+    # token is an administrator of the token's organization, not of the platform.
+    role = Role.ORG_ADMIN if user.role is Role.SUPER_ADMIN else user.role
     if token.last_used_at is None or now - token.last_used_at > API_TOKEN_TOUCH_INTERVAL:
         token.last_used_at = now  # coarse, so a busy integration does not write per request
     return Caller(
         user_id=user.id,
         organization_id=token.organization_id,
-        role=user.role,
+        role=role,
         email=user.email,
         scopes=frozenset(token.scopes),
         via_api_token=True,
@@ -673,6 +737,15 @@ def create_api_token(
         raise BusinessRuleViolation(
             "expiresAt must be in the future", code=ErrorCode.VALIDATION_ERROR
         )
+    if caller.via_api_token:
+        # A token may mint narrower tokens, never wider ones.
+        wider = [s for s in scopes if not scope_covers(caller.scopes, s)]
+        if wider:
+            raise PermissionDenied(
+                "An API token cannot create a token with scopes it does not have",
+                code=ErrorCode.INSUFFICIENT_SCOPE,
+                details={"scopes": sorted(set(wider))},
+            )
     raw = new_api_token()
     token = ApiToken(
         organization_id=organization_id,

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from fastapi import Request
+
 from common.enums import Role
-from server.auth.deps import RequestContext, access
+from server.auth.deps import RequestContext, access, client_ip
 from server.core.middleware import security_headers_for
 from server.core.routing import api_router
 from server.core.schemas import DataResponse
@@ -44,7 +46,11 @@ def get_settings(ctx: Reader) -> DataResponse[SecuritySettingsOut]:
     "/settings",
     summary="Update organization security and compliance policy settings and write an audit event.",
 )
-def update_settings(ctx: Writer, body: SecurityPolicyUpdate) -> DataResponse[SecuritySettingsOut]:
+def update_settings(
+    ctx: Writer, request: Request, body: SecurityPolicyUpdate
+) -> DataResponse[SecuritySettingsOut]:
     org = _organization(ctx, body.organization_id)
-    service.update_policy(ctx.session, caller=ctx.caller, org=org, changes=body)
+    service.update_policy(
+        ctx.session, caller=ctx.caller, org=org, changes=body, caller_address=client_ip(request)
+    )
     return DataResponse(data=_out(org))

@@ -51,7 +51,7 @@ class UserCreate(ApiInput):
     first_name: Name = ""
     last_name: Name = ""
     role: OrgRole = Role.REQUESTER
-    password: str | None = Field(
+    password: Annotated[str, StringConstraints(strip_whitespace=False)] | None = Field(
         default=None,
         min_length=1,
         max_length=128,

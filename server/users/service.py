@@ -200,7 +200,23 @@ def _plain(value: Any) -> Any:
 
 
 def set_active(session: Session, *, caller: Caller, user: User, active: bool) -> User:
+    if active and user.locked_until is not None:
+        # Activating is also how an admin lifts a sign-in lockout.
+        user.locked_until = None
+        user.failed_login_count = 0
+        audit.record(
+            session,
+            actor=caller,
+            organization_id=user.organization_id,
+            action="user.unlocked",
+            category=AuditCategory.SECURITY,
+            severity=AuditSeverity.WARNING,
+            entity_type="user",
+            entity_id=user.id,
+            message=f"{caller.email} lifted the sign-in lockout of {user.email}",
+        )
     if user.is_active == active:
+        session.flush()
         return user
     if not active:
         if user.id == caller.user_id:
