@@ -4,6 +4,7 @@ invitations and Google domain matching. Every test talks to a real server over H
 
 from __future__ import annotations
 
+import time
 import base64
 import json
 import re
@@ -138,6 +139,12 @@ def _new_token(client: httpx.Client, headers: dict[str, str], scopes: list[str])
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+def _next_code(secret: str) -> str:
+    """The code of the next 30-second step: the current one was spent on enrolment,
+    and the server accepts each step once."""
+    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 def _enrol_mfa(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
@@ -687,7 +694,7 @@ def test_mfa_enrolment_and_sign_in_with_a_code(world: World, client: httpx.Clien
     )
     bad_code = _login(client, agent.email, mfaCode=_other_code(pyotp.TOTP(secret).now()))
     assert_error(bad_code, 401, "MFA_INVALID")
-    data = _signed_in(client, agent.email, mfaCode=pyotp.TOTP(secret).now())
+    data = _signed_in(client, agent.email, mfaCode=_next_code(secret))
     assert data["user"]["mfaEnabled"] is True
     assert _me(client, _bearer(data["accessToken"])).status_code == 200
     failed = _audit(client, tenant.admin.headers, "auth.login_failed")
@@ -731,7 +738,7 @@ def test_disabling_mfa_needs_a_valid_code(world: World, client: httpx.Client) ->
     assert_error(wrong, 400, "MFA_INVALID")
     assert_error(_login(client, agent.email), 401, "MFA_REQUIRED")
     response = client.post(
-        "/api/auth/mfa/disable", headers=agent.headers, json={"code": pyotp.TOTP(secret).now()}
+        "/api/auth/mfa/disable", headers=agent.headers, json={"code": _next_code(secret)}
     )
     assert response.status_code == 200, response.text
     assert _me(client, agent.headers).json()["data"]["user"]["mfaEnabled"] is False
@@ -773,7 +780,7 @@ def test_admins_must_enrol_when_the_policy_requires_mfa(world: World, client: ht
         "/api/auth/mfa/disable", headers=headers, json={"code": pyotp.TOTP(secret).now()}
     )
     assert_error(response, 422)
-    later = _signed_in(client, tenant.admin.email, mfaCode=pyotp.TOTP(secret).now())
+    later = _signed_in(client, tenant.admin.email, mfaCode=_next_code(secret))
     assert later["mfaEnrollmentRequired"] is False
 
 
@@ -1158,3 +1165,24 @@ def test_google_domain_matching_finds_the_organization(world: World, client: htt
         f"/api/organizations/{alpha.id}", headers=root.headers, json={"status": "suspended"}
     )
     assert_error(client.post("/api/auth/google", json={"domain": "alpha.k12.us"}), 404)
+
+
+def test_an_authenticator_code_works_only_once(world: World, client: httpx.Client) -> None:
+    """A code seen over someone's shoulder cannot be replayed within its window."""
+    import pyotp
+
+    tenant = world.org("replay")
+    headers = tenant.admin.headers
+    secret = client.post("/api/auth/mfa/enable", headers=headers).json()["data"]["secret"]
+    totp = pyotp.TOTP(secret)
+    code = totp.now()
+    assert (
+        client.post("/api/auth/mfa/verify", headers=headers, json={"code": code}).status_code == 200
+    )
+    body = {"email": tenant.admin.email, "password": PASSWORD, "mfaCode": code}
+    assert_error(client.post("/api/auth/login", json=body), 401, "MFA_INVALID")
+    later = totp.at(time.time() + 30)
+    assert client.post("/api/auth/login", json={**body, "mfaCode": later}).status_code == 200
+    assert_error(
+        client.post("/api/auth/login", json={**body, "mfaCode": later}), 401, "MFA_INVALID"
+    )

@@ -177,14 +177,29 @@ def _register_failure(
     )
 
 
+def _accept_totp(user: User, code: str) -> bool:
+    """A current authenticator code that was not used before.
+
+    Codes are valid for one 30-second step either side of now; remembering the last
+    step used means a code seen over someone's shoulder cannot be replayed.
+    """
+    if not (user.mfa_secret and code.isdigit() and len(code) == 6):
+        return False
+    totp = pyotp.TOTP(user.mfa_secret)
+    now = utcnow()
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if step <= (user.mfa_last_step or -1):
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            user.mfa_last_step = step
+            return True
+    return False
+
+
 def _verify_second_factor(user: User, code: str) -> bool:
     code = code.strip().replace(" ", "")
-    if (
-        user.mfa_secret
-        and code.isdigit()
-        and len(code) == 6
-        and pyotp.TOTP(user.mfa_secret).verify(code, valid_window=1)
-    ):
+    if _accept_totp(user, code):
         return True
     hashed = _backup_code_hash(user, code)
     if hashed in (user.mfa_backup_codes or []):
@@ -544,6 +559,7 @@ def begin_mfa_enrollment(session: Session, *, user: User) -> MfaEnrollment:
     if user.mfa_enabled:
         raise Conflict("MFA is already enabled; disable it first to enrol a new device")
     user.mfa_secret = pyotp.random_base32()
+    user.mfa_last_step = None
     codes = [f"{secrets.token_hex(2)}-{secrets.token_hex(2)}" for _ in range(BACKUP_CODE_COUNT)]
     user.mfa_backup_codes = [_backup_code_hash(user, c) for c in codes]
     session.flush()
@@ -556,7 +572,7 @@ def confirm_mfa(session: Session, *, user: User, caller: Caller, code: str) -> N
         raise Conflict("MFA is already enabled")
     if not user.mfa_secret:
         raise BusinessRuleViolation("Start MFA enrolment first (POST /api/auth/mfa/enable)")
-    if not pyotp.TOTP(user.mfa_secret).verify(code.strip(), valid_window=1):
+    if not _accept_totp(user, code.strip().replace(" ", "")):
         raise ApiError("The code does not match", code=ErrorCode.MFA_INVALID, status_code=400)
     user.mfa_enabled = True
     if caller.session_id is not None:

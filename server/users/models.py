@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.enums import Role
@@ -44,6 +44,8 @@ class User(IdMixin, TimestampMixin, ReplicatedMixin, Base):
 
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     mfa_secret: Mapped[str | None] = mapped_column(String(64))
+    #: the last 30-second TOTP step accepted, so a code cannot be used twice
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
     #: argon2 hashes of unused one-time backup codes
     mfa_backup_codes: Mapped[list[str]] = mapped_column(default=list)
 

@@ -328,6 +328,7 @@ def upgrade() -> None:
         sa.Column("last_login_at", server.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("mfa_enabled", sa.Boolean(), nullable=False),
         sa.Column("mfa_secret", sa.String(length=64), nullable=True),
+        sa.Column("mfa_last_step", sa.BigInteger(), nullable=True),
         sa.Column(
             "mfa_backup_codes",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
