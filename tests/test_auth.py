@@ -4,11 +4,11 @@ invitations and Google domain matching. Every test talks to a real server over H
 
 from __future__ import annotations
 
-import time
 import base64
 import json
 import re
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta

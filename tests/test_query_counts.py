@@ -21,7 +21,7 @@ def count_statements(db: Database) -> Iterator[list[str]]:
     statements: list[str] = []
     lock = threading.Lock()
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def before(conn, cursor, statement, parameters, context, executemany):
         with lock:
             statements.append(statement)
 
