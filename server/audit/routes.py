@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Query
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
-from common.enums import AuditSeverity, Role
+from common.enums import AuditCategory, AuditSeverity, Role
 from server.audit import service
 from server.audit.models import AuditEvent
 from server.audit.schemas import AuditEventOut
@@ -37,13 +37,13 @@ def list_audit_events(
     ctx: Reader,
     params: ListQuery,
     severity: Annotated[AuditSeverity | None, Query()] = None,
-    category: Annotated[str | None, Query(max_length=60)] = None,
+    category: Annotated[AuditCategory | None, Query()] = None,
     entity_type: Annotated[str | None, Query(alias="entityType", max_length=60)] = None,
     entity_id: Annotated[str | None, Query(alias="entityId", max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=80)] = None,
     actor_id: Annotated[uuid.UUID | None, Query(alias="actorId")] = None,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    created_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     format: Annotated[Literal["csv"] | None, Query()] = None,
 ) -> ListResponse[AuditEventOut] | Response:
     stmt = service.query_events(

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException
 
 from common.errors import ErrorCode
@@ -30,6 +30,7 @@ _STATUS_CODES = {
     429: ErrorCode.RATE_LIMIT_EXCEEDED,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 def error_response(
@@ -54,13 +55,31 @@ def _validation_details(exc: RequestValidationError) -> tuple[int, str, list[dic
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             malformed = True
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        raw = [str(p) for p in err.get("loc", ())]
+        # "body", "query", "path", "header", "cookie": said once in "location", so a
+        # field is named the same way wherever it came from (perPage, email, items.0.id).
+        location = raw[0] if raw and raw[0] in _LOCATIONS else None
+        loc = raw[1:] if location else raw
         details.append(
-            {"field": ".".join(loc) or None, "message": err.get("msg"), "type": err.get("type")}
+            {
+                "field": ".".join(loc) or None,
+                "location": location,
+                "message": err.get("msg"),
+                "type": err.get("type"),
+            }
         )
     if malformed:
         return 400, "Request body is not valid JSON", details
     return 422, "Request is not valid", details
+
+
+def _unstorable_value(request: Request) -> JSONResponse:
+    return error_response(
+        request,
+        422,
+        ErrorCode.VALIDATION_ERROR,
+        "A value in the request is out of range or cannot be stored",
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -92,6 +111,21 @@ def install(app: FastAPI) -> None:
             ErrorCode.RESOURCE_CONFLICT,
             "The change conflicts with existing data (duplicate or missing reference)",
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value: out of range, NUL in text, too long...
+        log.info("data error: %s", exc.orig)
+        return _unstorable_value(request)
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> JSONResponse:
+        # A value that could not even be bound (a date beyond year 9999 once in UTC, an
+        # unknown enum value): bad input that got past validation, not a server fault.
+        if isinstance(exc.orig, (OverflowError, ValueError, LookupError)):
+            log.warning("unbindable value on %s %s: %s", request.method, request.url.path, exc)
+            return _unstorable_value(request)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(OperationalError)
     async def _db_unavailable(request: Request, exc: OperationalError) -> JSONResponse:

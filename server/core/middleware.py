@@ -6,6 +6,7 @@ access log. Pure ASGI (not BaseHTTPMiddleware) because it wraps every request.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from common.errors import ErrorCode
 from server.core.context import client_ip_var, request_id_var, user_agent_var
 
 Scope = MutableMapping[str, Any]
@@ -55,6 +57,25 @@ def security_headers_for(path: str) -> dict[str, str]:
     headers = {k.decode(): v.decode() for k, v in SECURITY_HEADERS}
     headers["content-security-policy"] = DOCS_CSP if path.startswith("/api/docs") else API_CSP
     return headers
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
+    """An error in the shape of ``server.core.handlers``, sent without the application."""
+    body = json.dumps(
+        {"error": {"code": code, "message": message, "details": None, "requestId": request_id}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestEnvelopeMiddleware:
@@ -117,7 +138,17 @@ class RequestEnvelopeMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, capped_receive, send_with_headers)
+            if too_large:
+                # Refused before any route runs, also one that never reads its body.
+                await _send_error(
+                    send_with_headers,
+                    413,
+                    ErrorCode.PAYLOAD_TOO_LARGE,
+                    f"Request body is larger than {limit} bytes",
+                    request_id,
+                )
+            else:
+                await self.app(scope, capped_receive, send_with_headers)
         finally:
             state = scope.get("state", {})
             caller = state.get("caller")

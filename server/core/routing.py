@@ -1,10 +1,12 @@
-"""What every API router shares: the documented error responses."""
+"""What every API router shares: the documented error responses; listing the routes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+import fastapi.routing
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from server.core.schemas import ErrorResponse
 
@@ -25,3 +27,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def api_router(*, prefix: str, tags: list[str]) -> APIRouter:
     return APIRouter(prefix=prefix, tags=list(tags), responses=ERROR_RESPONSES)
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every ``APIRoute`` of ``app`` with its full path, in registration order.
+
+    Newer FastAPI keeps each included router as one node in ``app.routes``; this
+    flattens them, so generic checks (tenancy, bad input) see every route.
+    """
+    flatten = getattr(fastapi.routing, "_iter_included_route_candidates", None)
+    routes = flatten(app.routes) if flatten is not None else app.routes
+    return [route for route in routes if isinstance(route, APIRoute)]

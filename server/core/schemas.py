@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -27,6 +27,26 @@ class ApiInput(ApiModel):
 
     # Services read model_dump() by Python field name; only output goes out camelCase.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, serialize_by_alias=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text, SQLite can: refuse it on every backend.
+        return _reject_nul(value)
+
+
+def _reject_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _reject_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    return value
 
 
 class Pagination(ApiModel):
