@@ -84,8 +84,17 @@ with db.transaction(tenant=ALL_TENANTS) as session:
     subprocess.run([str(BIN / "python"), "-c", code], env=env, check=True, cwd=ROOT)
 
 
-def wrk(url: str, token: str | None, duration: int, connections: int, pin: str | None) -> dict[str, float]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(ROOT / "bench" / "wrk_report.lua")]
+def wrk(
+    url: str, token: str | None, duration: int, connections: int, pin: str | None
+) -> dict[str, float]:
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "-s",
+        str(ROOT / "bench" / "wrk_report.lua"),
+    ]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
     cmd.append(url)
@@ -99,7 +108,9 @@ def wrk(url: str, token: str | None, duration: int, connections: int, pin: str |
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--duration", type=int, default=10)
@@ -110,16 +121,29 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
     data_dir = Path(tempfile.mkdtemp(prefix="resolve-bench-"))
-    env = {**os.environ, "RESOLVE_DATA_DIR": str(data_dir), "RESOLVE_RATE_LIMIT_ENABLED": "false",
-           "RESOLVE_BACKGROUND_JOBS": "false"}
+    env = {
+        **os.environ,
+        "RESOLVE_DATA_DIR": str(data_dir),
+        "RESOLVE_RATE_LIMIT_ENABLED": "false",
+        "RESOLVE_BACKGROUND_JOBS": "false",
+    }
     if args.database_url:
         env["RESOLVE_DATABASE_URL"] = args.database_url
-        subprocess.run([str(BIN / "python"), "-c",
-                        "from sqlalchemy import create_engine,text;import os;"
-                        "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
-                        "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
-                        "c.execute(text('CREATE SCHEMA public'));c.commit()"], env=env, check=True)
-    subprocess.run([str(BIN / "resolve-server"), "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "python"),
+                "-c",
+                "from sqlalchemy import create_engine,text;import os;"
+                "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
+                "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
+                "c.execute(text('CREATE SCHEMA public'));c.commit()",
+            ],
+            env=env,
+            check=True,
+        )
+    subprocess.run(
+        [str(BIN / "resolve-server"), "migrate"], env=env, check=True, capture_output=True
+    )
     seed(env, args.users)
 
     cpus = os.cpu_count() or 1
@@ -127,10 +151,26 @@ def main() -> None:
     procs = []
     try:
         port = free_port()
-        server_cmd = [str(BIN / "resolve-server"), "serve", "--port", str(port), "--workers", str(args.workers)]
+        server_cmd = [
+            str(BIN / "resolve-server"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
         ref_port = free_port()
-        ref_cmd = [str(BIN / "uvicorn"), "bench.trivial_app:app", "--port", str(ref_port), "--workers",
-                   str(args.workers), "--log-level", "warning", "--no-access-log"]
+        ref_cmd = [
+            str(BIN / "uvicorn"),
+            "bench.trivial_app:app",
+            "--port",
+            str(ref_port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if server_pin:
             server_cmd = ["taskset", "-c", server_pin, *server_cmd]
             ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
@@ -140,11 +180,16 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wait_up(base + "/api/platform/health", procs[0])
         wait_up(f"http://127.0.0.1:{ref_port}/ping", procs[1])
-        login = httpx.post(base + "/api/auth/login", json={"email": "admin@bench.example", "password": PASSWORD})
+        login = httpx.post(
+            base + "/api/auth/login", json={"email": "admin@bench.example", "password": PASSWORD}
+        )
         login.raise_for_status()
         token = login.json()["data"]["accessToken"]
-        some_user = httpx.get(base + "/api/users", params={"perPage": 1, "q": "user5"},
-                              headers={"Authorization": f"Bearer {token}"}).json()["data"][0]["id"]
+        some_user = httpx.get(
+            base + "/api/users",
+            params={"perPage": 1, "q": "user5"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["data"][0]["id"]
 
         targets = [
             ("trivial async FastAPI route (reference)", f"http://127.0.0.1:{ref_port}/ping", None),
@@ -166,12 +211,17 @@ def main() -> None:
 
     reference = results[0][1]["rps"]
     db_kind = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"\n{db_kind}, {args.users} users in the organization, {args.workers} worker(s), "
-          f"wrk -t1 -c{args.connections} -d{args.duration}s" + (" (server and wrk on separate cores)" if server_pin else ""))
+    print(
+        f"\n{db_kind}, {args.users} users in the organization, {args.workers} worker(s), "
+        f"wrk -t1 -c{args.connections} -d{args.duration}s"
+        + (" (server and wrk on separate cores)" if server_pin else "")
+    )
     print(f"{'endpoint':45} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}")
     for name, r in results:
-        print(f"{name:45} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
-              f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}")
+        print(
+            f"{name:45} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
+            f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}"
+        )
 
 
 if __name__ == "__main__":

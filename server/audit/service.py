@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,15 @@ def record(
     )
     session.add(event)
     return event
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"jobTitle": {"from": ..., "to": ...}}`` for the fields that differ, in API names."""
+    return {
+        to_camel(key): {"from": before.get(key), "to": after.get(key)}
+        for key in after
+        if before.get(key) != after.get(key)
+    }
 
 
 def query_events(

@@ -164,13 +164,13 @@ def update_organization(
         raise ValidationFailed("name cannot be null", details={"field": "name"})
     if "timezone" in changes and changes["timezone"] is None:
         raise ValidationFailed("timezone cannot be null", details={"field": "timezone"})
-    diff: dict[str, Any] = {}
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "domains":
-            before = org.domains
+            before[key] = org.domains
             _set_domains(session, org, value or [])
-            if before != org.domains:
-                diff[key] = {"from": before, "to": org.domains}
+            after[key] = org.domains
             continue
         if key == "branding":
             value = (
@@ -183,11 +183,10 @@ def update_organization(
             value = OrganizationStatus(value) if value is not None else org.status
         elif key == "contact_email" and value is not None:
             value = str(value)
-        before_value = getattr(org, key)
-        if before_value != value:
-            diff[key] = {"from": _plain(before_value), "to": _plain(value)}
-            setattr(org, key, value)
+        before[key], after[key] = _plain(getattr(org, key)), _plain(value)
+        setattr(org, key, value)
     session.flush()
+    diff = audit.field_changes(before, after)
     if diff:
         status_changed = "status" in diff
         audit.record(

@@ -173,7 +173,7 @@ def update_user(session: Session, *, caller: Caller, user: User, data: UserUpdat
         setattr(user, key, value)
     _flush_unique_email(session)
     after = {k: _plain(getattr(user, k)) for k in changes}
-    diff = {k: {"from": before[k], "to": after[k]} for k in changes if before[k] != after[k]}
+    diff = audit.field_changes(before, after)
     if diff:
         role_changed = "role" in diff
         audit.record(
