@@ -6,7 +6,8 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -85,16 +86,28 @@ class TokenError(Exception):
         self.reason = reason
 
 
-def decode_access_token(token: str, *, key: str) -> AccessClaims:
+def decode_access_token(token: str, *, key: str, now: datetime | None = None) -> AccessClaims:
+    """Verify an access token's signature and claims, then its expiry.
+
+    A client sends the same token for its whole life, so verified claims are cached
+    (signature checking is a large part of a small request); expiry is checked on
+    every use, and tokens that fail verification are never cached.
+    """
+    claims = _verified_claims(token, key)
+    if claims.expires_at <= (now or utcnow()):
+        raise TokenError("expired")
+    return claims
+
+
+@lru_cache(maxsize=16_384)
+def _verified_claims(token: str, key: str) -> AccessClaims:
     try:
         payload = jwt.decode(
             token,
             key,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "sub", "sid", "typ"]},
+            options={"require": ["exp", "sub", "sid", "typ"], "verify_exp": False},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("expired") from exc
     except jwt.PyJWTError as exc:
         raise TokenError("invalid") from exc
     if payload.get("typ") != ACCESS_TOKEN_TYPE:
@@ -105,9 +118,9 @@ def decode_access_token(token: str, *, key: str) -> AccessClaims:
             user_id=uuid.UUID(payload["sub"]),
             session_id=uuid.UUID(payload["sid"]),
             organization_id=uuid.UUID(org) if org else None,
-            expires_at=datetime.fromtimestamp(payload["exp"], tz=utcnow().tzinfo),
+            expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise TokenError("invalid") from exc
 
 

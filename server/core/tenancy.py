@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -79,20 +80,25 @@ def _scope_orm_statements(state: ORMExecuteState) -> None:
         return
     options: list[Any] = []
     if tenant is not ALL_TENANTS:
-        org_id = tenant
-        options.append(
-            with_loader_criteria(
-                TenantMixin, lambda cls: cls.organization_id == org_id, include_aliases=True
-            )
-        )
+        options.append(_tenant_criteria(tenant))
     if not state.execution_options.get(INCLUDE_DELETED, False):
-        options.append(
-            with_loader_criteria(
-                ReplicatedMixin, lambda cls: cls.deleted_at.is_(None), include_aliases=True
-            )
-        )
+        options.append(_LIVE_ROWS)
     if options:
         state.statement = state.statement.options(*options)
+
+
+# The options are built once per tenant and reused: building them is a measurable
+# part of a small request, and SQLAlchemy caches the compiled SQL either way.
+_LIVE_ROWS = with_loader_criteria(
+    ReplicatedMixin, lambda cls: cls.deleted_at.is_(None), include_aliases=True
+)
+
+
+@lru_cache(maxsize=4096)
+def _tenant_criteria(org_id: uuid.UUID) -> Any:
+    return with_loader_criteria(
+        TenantMixin, lambda cls: cls.organization_id == org_id, include_aliases=True
+    )
 
 
 @event.listens_for(Session, "before_flush")
