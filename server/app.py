@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from common import __version__
 from server.audit.routes import router as audit_router
@@ -95,8 +96,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
 
 def _install_docs(app: FastAPI) -> None:
-    # Served from the installed package: a district network may not reach a CDN.
-    app.mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-static")
+    # Swagger UI 5 (OpenAPI 3.1) served from an installed package, not a CDN: a district
+    # network may not reach one. fastapi-offline is used only for its static files.
+    static = Path(importlib.util.find_spec("fastapi_offline").origin).parent / "static"  # type: ignore[arg-type, union-attr]
+    app.mount("/api/docs/static", StaticFiles(directory=static), name="swagger-static")
 
     @app.get("/api/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -105,7 +108,7 @@ def _install_docs(app: FastAPI) -> None:
             title="District Resolve API",
             swagger_js_url="/api/docs/static/swagger-ui-bundle.js",
             swagger_css_url="/api/docs/static/swagger-ui.css",
-            swagger_favicon_url="/api/docs/static/favicon-32x32.png",
+            swagger_favicon_url="/api/docs/static/favicon.png",
             swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
         )
 

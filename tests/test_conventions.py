@@ -317,6 +317,9 @@ def test_docs_are_served_without_a_cdn(client: httpx.Client) -> None:
     assert js.status_code == 200
     assert "javascript" in js.headers["content-type"]
     assert len(js.content) > 100_000
+    # the schema is OpenAPI 3.1: Swagger UI 3/4 answer "Unable to render this definition"
+    assert client.get("/api/openapi.json").json()["openapi"].startswith("3.1")
+    assert b"isOAS31" in js.content, "the bundled Swagger UI cannot render OpenAPI 3.1"
     css = client.get("/api/docs/static/swagger-ui.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
