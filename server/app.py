@@ -23,6 +23,7 @@ from server.core.db import Database
 from server.core.logging import configure_logging
 from server.core.middleware import RequestEnvelopeMiddleware
 from server.core.ratelimit import RateLimiter
+from server.core.routing import UnitOfWorkRoute
 from server.organizations.routes import departments, organizations
 from server.platform.routes import router as platform_router
 from server.security.routes import router as security_router
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=lifespan,
         servers=[{"url": "/"}],
     )
+    # Routes added straight to the app open and finish their request context too.
+    app.router.route_class = UnitOfWorkRoute
     app.state.settings = settings
     app.state.db = db
     app.state.rate_limiter = RateLimiter(settings)

@@ -1,15 +1,18 @@
 """The request context every route receives: session, caller, tenant, limits.
 
-One generator dependency opens the session, authenticates, resolves which
-organization the request acts on, binds the session to it, counts the request
-against its rate limit, checks role and scope, and finally commits or rolls back.
+``access()`` and ``public()`` are cheap async dependencies: they check that a bearer
+token is present and well-formed (so a stranger gets 401 before any body
+validation) and return a context that is not yet open. ``UnitOfWorkRoute`` opens
+it in the endpoint's worker thread: it opens the session, authenticates against
+the database, counts the request against its rate limit, checks role and scope,
+resolves and binds the organization the request acts on; after the endpoint it
+commits or rolls back in the same thread. One thread-pool hop per request.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -31,19 +34,83 @@ from server.core.errors import (
     ValidationFailed,
 )
 from server.core.ratelimit import RateLimiter, classify
+from server.core.routing import UnitOfWork
+from server.core.security import TokenError, decode_access_token, looks_like_api_token
 from server.core.tenancy import ALL_TENANTS, Caller, bind_tenant
 from server.organizations.models import Organization
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@dataclass(slots=True)
-class RequestContext:
-    session: Session
+class _Unit(UnitOfWork):
+    """Session handling shared by both contexts."""
+
+    request: Request
+    db: Database
     settings: Settings
-    caller: Caller
+    limiter: RateLimiter
+    session: Session
+
+    def _open_session(self) -> Session:
+        self.session = self.db.session(write=self.request.method not in SAFE_METHODS)
+        bind_tenant(self.session, ALL_TENANTS)  # identity lookups span tenants
+        return self.session
+
+    def finish(self, error: BaseException | None) -> None:
+        session = getattr(self, "session", None)
+        if session is None:
+            return
+        try:
+            if error is None or (isinstance(error, ApiError) and error.keep_changes):
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
+
+@dataclass(eq=False)
+class RequestContext(_Unit):
+    request: Request
+    db: Database
+    settings: Settings
+    limiter: RateLimiter
+    token: str
+    required_scope: str | None
+    roles: frozenset[Role]
+    allow_mfa_enrollment: bool
+    requested_organization: str | None
+    session: Session = field(init=False)
+    caller: Caller = field(init=False)
     #: the organization this request acts on; None when a super admin acts platform-wide
-    organization_id: uuid.UUID | None
+    organization_id: uuid.UUID | None = field(init=False, default=None)
+
+    def open(self) -> None:
+        session = self._open_session()
+        request = self.request
+        caller = auth_service.authenticate(
+            session, settings=self.settings, token=self.token, ip_address=client_ip(request)
+        )
+        self.caller = caller
+        request.state.caller = caller
+        user_id_var.set(str(caller.user_id))
+        subject = f"token:{caller.token_id}" if caller.token_id else f"user:{caller.user_id}"
+        _limit(request, self.limiter, classify(request.method, request.url.path), subject)
+        _authorize(caller, self.required_scope, self.roles, self.allow_mfa_enrollment)
+        target: uuid.UUID | None
+        if self.requested_organization:
+            target = _parse_org_id(self.requested_organization)
+            _check_may_act_on(session, caller, target)
+        else:
+            target = caller.organization_id
+        # Rows loaded while identifying the caller were read across tenants; drop them
+        # so every later read goes through the tenant filter.
+        session.flush()
+        session.expunge_all()
+        bind_tenant(session, target if target is not None else ALL_TENANTS)
+        organization_id_var.set(str(target) if target else None)
+        request.state.organization_id = target
+        self.organization_id = target
 
     def require_organization(self) -> uuid.UUID:
         if self.organization_id is None:
@@ -62,12 +129,20 @@ class RequestContext:
         return org_id
 
 
-@dataclass(slots=True)
-class PublicContext:
-    session: Session
+@dataclass(eq=False)
+class PublicContext(_Unit):
+    request: Request
+    db: Database
     settings: Settings
+    limiter: RateLimiter
+    rate_name: str
     client_ip: str | None
     user_agent: str | None
+    session: Session = field(init=False)
+
+    def open(self) -> None:
+        self._open_session()
+        _limit(self.request, self.limiter, self.rate_name, f"ip:{self.client_ip}")
 
 
 def _parse_org_id(value: str | uuid.UUID) -> uuid.UUID:
@@ -94,18 +169,6 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _open(request: Request) -> tuple[Database, Settings, RateLimiter]:
-    state = request.app.state
-    return state.db, state.settings, state.rate_limiter
-
-
-def _finish(session: Session, exc: BaseException | None) -> None:
-    if exc is None or (isinstance(exc, ApiError) and exc.keep_changes):
-        session.commit()
-    else:
-        session.rollback()
-
-
 def _limit(request: Request, limiter: RateLimiter, rate_name: str, subject: str) -> None:
     result = limiter.hit(rate_name, subject)
     # The response middleware copies these headers onto the response.
@@ -118,12 +181,23 @@ def _limit(request: Request, limiter: RateLimiter, rate_name: str, subject: str)
         )
 
 
-def _bearer(request: Request) -> str:
+def _bearer(request: Request, settings: Settings) -> str:
+    """The bearer token, refused early when it cannot be valid (no database needed)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise AuthenticationRequired()
-    return token.strip()
+    if not looks_like_api_token(token):
+        try:
+            decode_access_token(token, key=settings.signing_key())
+        except TokenError as exc:
+            expired = exc.reason == "expired"
+            raise AuthenticationRequired(
+                "Access token expired" if expired else "Access token is not valid",
+                code=ErrorCode.TOKEN_EXPIRED if expired else ErrorCode.TOKEN_INVALID,
+            ) from exc
+    return token
 
 
 def access(scope: str | None = None, *roles: Role, allow_mfa_enrollment: bool = False) -> Any:
@@ -134,7 +208,7 @@ def access(scope: str | None = None, *roles: Role, allow_mfa_enrollment: bool = 
     """
     allowed_roles = frozenset(roles)
 
-    def dependency(
+    async def dependency(
         request: Request,
         organization_id: Annotated[
             str | None,
@@ -145,49 +219,21 @@ def access(scope: str | None = None, *roles: Role, allow_mfa_enrollment: bool = 
                 "name their own organization.",
             ),
         ] = None,
-    ) -> Iterator[RequestContext]:
-        db, settings, limiter = _open(request)
-        session = db.session(write=request.method not in SAFE_METHODS)
-        error: BaseException | None = None
-        try:
-            bind_tenant(session, ALL_TENANTS)  # identity lookups span tenants
-            token = _bearer(request)
-            caller = auth_service.authenticate(
-                session, settings=settings, token=token, ip_address=client_ip(request)
-            )
-            request.state.caller = caller
-            user_id_var.set(str(caller.user_id))
-            subject = f"token:{caller.token_id}" if caller.token_id else f"user:{caller.user_id}"
-            _limit(request, limiter, classify(request.method, request.url.path), subject)
-            _authorize(caller, scope, allowed_roles, allow_mfa_enrollment)
-            target: uuid.UUID | None
-            if organization_id:
-                target = _parse_org_id(organization_id)
-                _check_may_act_on(session, caller, target)
-            else:
-                target = caller.organization_id
-            # Rows loaded while identifying the caller were read across tenants; drop them
-            # so every later read goes through the tenant filter.
-            session.flush()
-            session.expunge_all()
-            bind_tenant(session, target if target is not None else ALL_TENANTS)
-            organization_id_var.set(str(target) if target else None)
-            request.state.organization_id = target
-            yield RequestContext(
-                session=session, settings=settings, caller=caller, organization_id=target
-            )
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            try:
-                _finish(session, error)
-            finally:
-                session.close()
+    ) -> RequestContext:
+        state = request.app.state
+        return RequestContext(
+            request=request,
+            db=state.db,
+            settings=state.settings,
+            limiter=state.rate_limiter,
+            token=_bearer(request, state.settings),
+            required_scope=scope,
+            roles=allowed_roles,
+            allow_mfa_enrollment=allow_mfa_enrollment,
+            requested_organization=organization_id,
+        )
 
-    # scope="function": commit before the response is sent, so a client that reads
-    # right after a write always sees it.
-    return Depends(dependency, scope="function")
+    return Depends(dependency)
 
 
 def _authorize(
@@ -210,32 +256,21 @@ def _authorize(
 
 
 def public(rate_name: str = "auth") -> Any:
-    """A dependency for a route that needs no sign-in (login, refresh, reset, health)."""
+    """A dependency for a route that needs no sign-in (login, refresh, reset)."""
 
-    def dependency(request: Request) -> Iterator[PublicContext]:
-        db, settings, limiter = _open(request)
-        session = db.session(write=request.method not in SAFE_METHODS)
-        error: BaseException | None = None
-        try:
-            bind_tenant(session, ALL_TENANTS)
-            ip = client_ip(request)
-            _limit(request, limiter, rate_name, f"ip:{ip}")
-            yield PublicContext(
-                session=session,
-                settings=settings,
-                client_ip=ip,
-                user_agent=request.headers.get("user-agent"),
-            )
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            try:
-                _finish(session, error)
-            finally:
-                session.close()
+    async def dependency(request: Request) -> PublicContext:
+        state = request.app.state
+        return PublicContext(
+            request=request,
+            db=state.db,
+            settings=state.settings,
+            limiter=state.rate_limiter,
+            rate_name=rate_name,
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
 
-    return Depends(dependency, scope="function")
+    return Depends(dependency)
 
 
 def throttle_login(request: Request, *, email: str) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import abc
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import fastapi.routing
@@ -25,8 +29,56 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class UnitOfWork(abc.ABC):
+    """A request-scoped value that holds a database session.
+
+    ``UnitOfWorkRoute`` opens it in the endpoint's worker thread just before the
+    endpoint runs and finishes it (commit or roll back, close) in the same thread
+    right after, so a request costs one thread-pool hop and commits before its
+    response is sent.
+    """
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Open the session and do the request's checks (may raise an ApiError)."""
+
+    @abc.abstractmethod
+    def finish(self, error: BaseException | None) -> None:
+        """Commit (or roll back when ``error`` says so) and close the session."""
+
+
+class UnitOfWorkRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _in_unit_of_work(endpoint), **kwargs)
+
+
+def _in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(endpoint):
+        # An async endpoint would open its session on the event loop and block it.
+        return endpoint
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        units = [value for value in kwargs.values() if isinstance(value, UnitOfWork)]
+        error: BaseException | None = None
+        try:
+            for unit in units:
+                unit.open()
+            return endpoint(*args, **kwargs)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            for unit in units:
+                unit.finish(error)
+
+    return run
+
+
 def api_router(*, prefix: str, tags: list[str]) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=list(tags), responses=ERROR_RESPONSES)
+    return APIRouter(
+        prefix=prefix, tags=list(tags), responses=ERROR_RESPONSES, route_class=UnitOfWorkRoute
+    )
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:
