@@ -27,7 +27,7 @@ run: install
 	$(BIN)/resolve-server migrate
 	$(BIN)/resolve-server seed-demo
 	@echo "API docs: http://$(HOST):$(PORT)/api/docs"
-	$(BIN)/resolve-server serve --host $(HOST) --port $(PORT)
+	RESOLVE_LOG_JSON=$${RESOLVE_LOG_JSON:-false} $(BIN)/resolve-server serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
