@@ -31,6 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -40,7 +41,9 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from common.errors import ErrorCode
 from common.ids import uuid7
+from server.core.errors import Conflict
 
 
 def utcnow() -> datetime:
@@ -234,3 +237,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def flush_unique(session: Session, *, message: str, field: str) -> None:
+    """Flush, turning a unique-index violation into 409 DUPLICATE_RESOURCE on ``field``.
+
+    The flush runs in a savepoint, so the request's transaction stays usable.
+    """
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            message, code=ErrorCode.DUPLICATE_RESOURCE, details={"field": field}
+        ) from exc

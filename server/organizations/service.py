@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
@@ -14,6 +13,7 @@ from common.errors import ErrorCode
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.config import Settings
+from server.core.db import flush_unique
 from server.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from server.core.listing import text_filter
 from server.core.tenancy import Caller, soft_delete
@@ -37,16 +37,6 @@ DEPARTMENT_SORT_FIELDS = {
     "code": Department.code,
     "createdAt": Department.created_at,
 }
-
-
-def _flush_unique(session: Session, message: str, field: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            message, code=ErrorCode.DUPLICATE_RESOURCE, details={"field": field}
-        ) from exc
 
 
 # --------------------------------------------------------------------------- organizations
@@ -117,7 +107,7 @@ def create_organization(
     )
     session.add(org)
     _set_domains(session, org, data.domains)
-    _flush_unique(session, f"Slug '{data.slug}' is taken", "slug")
+    flush_unique(session, message=f"Slug '{data.slug}' is taken", field="slug")
     audit.record(
         session,
         actor=caller,
@@ -138,7 +128,7 @@ def create_organization(
             role=Role.ORG_ADMIN,
         )
         session.add(admin)
-        _flush_unique(session, "A user with this email already exists", "admin.email")
+        flush_unique(session, message="A user with this email already exists", field="admin.email")
         auth_service.send_invitation(session, settings=settings, user=admin, inviter=caller)
         audit.record(
             session,
@@ -289,7 +279,7 @@ def create_department(
         manager_id=data.manager_id,
     )
     session.add(dept)
-    _flush_unique(session, f"A department named '{data.name}' exists", "name")
+    flush_unique(session, message=f"A department named '{data.name}' exists", field="name")
     audit.record(
         session,
         actor=caller,
@@ -315,7 +305,7 @@ def update_department(
         _check_manager(session, changes["manager_id"])
     for key, value in changes.items():
         setattr(dept, key, str(value) if key == "email" and value is not None else value)
-    _flush_unique(session, "A department with this name exists", "name")
+    flush_unique(session, message="A department with this name exists", field="name")
     audit.record(
         session,
         actor=caller,

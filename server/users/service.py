@@ -6,17 +6,15 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.enums import AuditCategory, AuditSeverity, Role
-from common.errors import ErrorCode
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.config import Settings
+from server.core.db import flush_unique
 from server.core.errors import (
     BusinessRuleViolation,
-    Conflict,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -71,18 +69,6 @@ def _check_references(session: Session, department_id: Any, site_id: Any) -> Non
         raise ValidationFailed("siteId does not exist", details={"field": "siteId"})
 
 
-def _flush_unique_email(session: Session) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "A user with this email already exists",
-            code=ErrorCode.DUPLICATE_RESOURCE,
-            details={"field": "email"},
-        ) from exc
-
-
 def create_user(
     session: Session,
     *,
@@ -108,7 +94,7 @@ def create_user(
     if data.password is not None:
         auth_service.set_password(user, data.password)
     session.add(user)
-    _flush_unique_email(session)
+    flush_unique(session, message="A user with this email already exists", field="email")
     if data.password is None:
         auth_service.send_invitation(session, settings=settings, user=user, inviter=caller)
     audit.record(
@@ -171,7 +157,7 @@ def update_user(session: Session, *, caller: Caller, user: User, data: UserUpdat
         if key == "email":
             value = str(value).lower()
         setattr(user, key, value)
-    _flush_unique_email(session)
+    flush_unique(session, message="A user with this email already exists", field="email")
     after = {k: _plain(getattr(user, k)) for k in changes}
     diff = audit.field_changes(before, after)
     if diff:
