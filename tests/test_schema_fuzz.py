@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import os
 import httpx
 import pytest
 import schemathesis
@@ -35,7 +36,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = int(os.environ.get("RESOLVE_FUZZ_EXAMPLES", "12"))
 #: Routes whose side effects would end the fuzzing session itself: sent without the
 #: caller's token, so a generated logout cannot revoke it.
 UNAUTHENTICATED_PREFIXES = ("/api/auth/login", "/api/auth/logout", "/api/auth/refresh")
