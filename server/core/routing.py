@@ -11,6 +11,7 @@ from typing import Any
 import fastapi.routing
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from server.core.schemas import ErrorResponse
 
@@ -53,12 +54,16 @@ class UnitOfWorkRoute(APIRoute):
 
 
 def _in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a plain ``def`` endpoint and its units of work in one worker-thread hop.
+
+    The wrapper is a coroutine on purpose: FastAPI validates the response of a sync
+    endpoint in a second thread-pool hop, but inline for a coroutine.
+    """
     if inspect.iscoroutinefunction(endpoint):
         # An async endpoint would open its session on the event loop and block it.
         return endpoint
 
-    @functools.wraps(endpoint)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         units = [value for value in kwargs.values() if isinstance(value, UnitOfWork)]
         error: BaseException | None = None
         try:
@@ -71,6 +76,10 @@ def _in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             for unit in units:
                 unit.finish(error)
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(call, args, kwargs)
 
     return run
 
