@@ -9,10 +9,10 @@ body. A route added later is fuzzed by these tests without any change here.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
-import os
 import httpx
 import pytest
 import schemathesis
