@@ -188,3 +188,61 @@ def test_migrate_then_serve_answers_health(env: dict[str, str], tmp_path: Path) 
 def test_several_workers_need_postgresql(env: dict[str, str]) -> None:
     result = _run(env, "serve", "--workers", "2", check=False)
     assert result.returncode == 2 and "PostgreSQL" in result.stderr
+
+
+@pytest.mark.postgres_only
+def test_several_workers_on_postgresql_share_key_and_budget(
+    env: dict[str, str], scratch_url: str
+) -> None:
+    """A platform operator's setup: PostgreSQL, two worker processes. A token issued
+    by one worker is accepted by the other, and without Redis each worker enforces
+    its share of the rate limit, so the whole server stays within the budget."""
+    env = {**env, "RESOLVE_DATABASE_URL": scratch_url, "RESOLVE_RATE_LIMIT_READ": "20/600"}
+    _run(env, "migrate")
+    _run(env, "seed-demo")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/platform/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("server with two workers did not come up")
+            time.sleep(0.3)
+        login = httpx.post(
+            base + "/api/auth/login",
+            json={"email": "agent@maplewood.k12.example", "password": "Resolve-demo-2026"},
+        )
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+        statuses = []
+        for _ in range(50):  # a new connection each time, so both workers answer
+            response = httpx.get(base + "/api/me", headers=headers, timeout=10)
+            assert response.status_code in (200, 429), response.text
+            if response.status_code == 200:
+                assert response.headers["x-ratelimit-limit"] == "20"
+            statuses.append(response.status_code)
+        allowed = statuses.count(200)
+        assert 10 <= allowed <= 20, f"{allowed} of 50 allowed with a budget of 20 over 2 workers"
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=20)
+    started = {
+        line.split("[")[1].split("]")[0]
+        for line in output.splitlines()
+        if "Started server process" in line
+    }
+    assert len(started) == 2, output[-2000:]

@@ -3,39 +3,16 @@ and go down and up again, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from server.core.db import make_engine
 from server.migrations import alembic_config, head_revision, upgrade
 from server.models import Base
-from tests.conftest import POSTGRES_URL
-
-
-@pytest.fixture
-def scratch_url(tmp_path: Path) -> Iterator[str]:
-    """An empty database of the suite's kind, not the one the other tests share."""
-    if not POSTGRES_URL:
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = f"scratch_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_models_and_migrations_agree(scratch_url: str) -> None:
