@@ -83,13 +83,20 @@ def text_filter(q: str, *columns: Any) -> ColumnElement[bool]:
 def paginate(
     session: Session, stmt: Select[Any], params: ListParams, *, scalars: bool = True
 ) -> tuple[list[Any], Pagination]:
-    """Run one page of ``stmt`` (already filtered and sorted) and count the whole."""
-    total = session.execute(
-        select(func.count()).select_from(stmt.order_by(None).subquery())
-    ).scalar_one()
-    page_stmt = stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
-    result = session.execute(page_stmt)
+    """Run one page of ``stmt`` (already filtered and sorted) and count the whole.
+
+    A page that is neither full nor empty ends the list, so its total is known
+    without the count query (most lists in a district are short).
+    """
+    offset = (params.page - 1) * params.per_page
+    result = session.execute(stmt.limit(params.per_page).offset(offset))
     rows = list(result.scalars().all() if scalars else result.all())
+    if 0 < len(rows) < params.per_page or (not rows and params.page == 1):
+        total = offset + len(rows)
+    else:
+        total = session.execute(
+            select(func.count()).select_from(stmt.order_by(None).subquery())
+        ).scalar_one()
     total_pages = max(1, math.ceil(total / params.per_page)) if total else 0
     return rows, Pagination(
         page=params.page,
