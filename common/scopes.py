@@ -9,6 +9,7 @@ from __future__ import annotations
 AREAS = (
     "users",
     "departments",
+    "sites",
     "organizations",
     "security",
     "audit",

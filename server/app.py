@@ -27,6 +27,7 @@ from server.core.routing import UnitOfWorkRoute
 from server.organizations.routes import departments, organizations
 from server.platform.routes import router as platform_router
 from server.security.routes import router as security_router
+from server.sites.routes import buildings, rooms, sites
 from server.users.routes import me_router
 from server.users.routes import router as users_router
 
@@ -47,6 +48,9 @@ ROUTERS = (
     users_router,
     organizations,
     departments,
+    sites,
+    buildings,
+    rooms,
     security_router,
     audit_router,
     platform_router,

@@ -56,6 +56,8 @@ def _grow(world: World, client: httpx.Client, tenant, n: int) -> None:
         "/api/api-tokens",
         "/api/me",
         "/api/security/settings",
+        "/api/sites",
+        "/api/rooms",
         "/api/organizations",
         "/api/users/{admin}",
         "/api/organizations/{org}",
