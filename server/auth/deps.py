@@ -278,6 +278,3 @@ def throttle_login(request: Request, *, email: str) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     _limit(request, limiter, "login_account", f"acct:{email.strip().lower()}")
     _limit(request, limiter, "login_address", f"ip:{client_ip(request)}")
-
-
-Ctx = RequestContext
