@@ -1186,3 +1186,23 @@ def test_an_authenticator_code_works_only_once(world: World, client: httpx.Clien
     assert_error(
         client.post("/api/auth/login", json={**body, "mfaCode": later}), 401, "MFA_INVALID"
     )
+
+
+def test_api_token_use_is_recorded_coarsely(world: World, client: httpx.Client) -> None:
+    """Admins see when an integration last used its token (not a write per request)."""
+    tenant = world.org("usage")
+    created = client.post(
+        "/api/api-tokens",
+        headers=tenant.admin.headers,
+        json={"name": "sis-sync", "scopes": ["users:read"]},
+    ).json()["data"]
+    assert created["lastUsedAt"] is None
+    token_headers = {"Authorization": f"Bearer {created['token']}"}
+    assert client.get("/api/users", headers=token_headers).status_code == 200
+    listed = client.get("/api/api-tokens", headers=tenant.admin.headers).json()["data"]
+    first_use = next(t for t in listed if t["id"] == created["id"])["lastUsedAt"]
+    assert first_use is not None
+    for _ in range(3):
+        assert client.get("/api/users", headers=token_headers).status_code == 200
+    listed = client.get("/api/api-tokens", headers=tenant.admin.headers).json()["data"]
+    assert next(t for t in listed if t["id"] == created["id"])["lastUsedAt"] == first_use

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyotp
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
@@ -538,6 +539,20 @@ def _check_bearer_account(user: User, org: Organization | None) -> None:
         )
 
 
+def _touch_api_token(session: Session, token: ApiToken, now: datetime) -> None:
+    """Record when a token was last used: coarse (every few minutes, so a busy
+    integration does not write on every request) and best effort — on a read
+    request SQLite may refuse to upgrade to a write lock, and a stale "last used"
+    is no reason to fail the request."""
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            )
+    except OperationalError:
+        return
+
+
 def _authenticate_api_token(session: Session, raw: str, ip_address: str | None) -> Caller:
     row = session.execute(
         select(ApiToken, User, Organization)
@@ -559,7 +574,7 @@ def _authenticate_api_token(session: Session, raw: str, ip_address: str | None) 
     # token is an administrator of the token's organization, not of the platform.
     role = Role.ORG_ADMIN if user.role is Role.SUPER_ADMIN else user.role
     if token.last_used_at is None or now - token.last_used_at > API_TOKEN_TOUCH_INTERVAL:
-        token.last_used_at = now  # coarse, so a busy integration does not write per request
+        _touch_api_token(session, token, now)
     return Caller(
         user_id=user.id,
         organization_id=token.organization_id,
