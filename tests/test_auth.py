@@ -1206,3 +1206,35 @@ def test_api_token_use_is_recorded_coarsely(world: World, client: httpx.Client) 
         assert client.get("/api/users", headers=token_headers).status_code == 200
     listed = client.get("/api/api-tokens", headers=tenant.admin.headers).json()["data"]
     assert next(t for t in listed if t["id"] == created["id"])["lastUsedAt"] == first_use
+
+
+def test_an_organization_can_require_mfa_of_platform_administrators(
+    world: World, client: httpx.Client
+) -> None:
+    import pyotp
+
+    strict, relaxed = world.org("strict"), world.org("relaxed")
+    _set_policy(client, strict.admin.headers, requireMfaForSuperAdmins=True)
+    root = world.super_admin()
+    on_strict = {"organizationId": str(strict.id)}
+    refused = client.get("/api/users", headers=root.headers, params=on_strict)
+    assert_error(refused, 403, "MFA_ENROLLMENT_REQUIRED")
+    body = {"organizationId": str(strict.id), "name": "Sneaky"}
+    assert_error(client.post("/api/departments", headers=root.headers, json=body), 403)
+    # other organizations, and platform-wide work, are unaffected
+    assert (
+        client.get(
+            "/api/users", headers=root.headers, params={"organizationId": str(relaxed.id)}
+        ).status_code
+        == 200
+    )
+    assert client.get("/api/organizations", headers=root.headers).status_code == 200
+    # after enrolling, a new sign-in with a code may act on the strict organization
+    secret = client.post("/api/auth/mfa/enable", headers=root.headers).json()["data"]["secret"]
+    code = pyotp.TOTP(secret).now()
+    assert (
+        client.post("/api/auth/mfa/verify", headers=root.headers, json={"code": code}).status_code
+        == 200
+    )
+    headers = world.login(root.email, mfaCode=_next_code(secret))
+    assert client.get("/api/users", headers=headers, params=on_strict).status_code == 200

@@ -38,6 +38,7 @@ from server.core.routing import UnitOfWork
 from server.core.security import TokenError, decode_access_token, looks_like_api_token
 from server.core.tenancy import ALL_TENANTS, Caller, bind_tenant
 from server.organizations.models import Organization
+from server.security.service import policy_of
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -158,8 +159,15 @@ def _parse_org_id(value: str | uuid.UUID) -> uuid.UUID:
 
 def _check_may_act_on(session: Session, caller: Caller, org_id: uuid.UUID) -> None:
     if caller.is_super_admin:
-        if session.get(Organization, org_id) is None:
+        org = session.get(Organization, org_id)
+        if org is None:
             raise NotFound("Organization")
+        if not caller.mfa_enabled and policy_of(org).require_mfa_for_super_admins:
+            raise PermissionDenied(
+                "This organization requires platform administrators to use two-factor "
+                "sign-in: enrol at /api/auth/mfa/enable",
+                code=ErrorCode.MFA_ENROLLMENT_REQUIRED,
+            )
         return
     if org_id != caller.organization_id:
         raise PermissionDenied("You may only act on your own organization")

@@ -495,6 +495,7 @@ def authenticate(
         email=row.email,
         scopes=scopes,
         session_id=claims.session_id,
+        mfa_enabled=row.mfa_enabled,
     )
 
 
@@ -508,6 +509,7 @@ _BEARER_LOOKUP = (
         User.email,
         User.is_active,
         User.deleted_at,
+        User.mfa_enabled,
         AuthSession.revoked_at,
         AuthSession.mfa_enrollment_only,
         Organization.status.label("org_status"),

@@ -53,6 +53,7 @@ class Caller:
     via_api_token: bool = False
     session_id: uuid.UUID | None = None
     token_id: uuid.UUID | None = None
+    mfa_enabled: bool = False
 
     @property
     def is_super_admin(self) -> bool:
