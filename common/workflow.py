@@ -163,7 +163,6 @@ for _transition in TRANSITIONS:
     for _source in _transition.sources:
         key = (_source, _transition.target)
         _BY_EDGE[key] = (*_BY_EDGE.get(key, ()), _transition)
-_BY_NAME = {t.name: t for t in TRANSITIONS}
 
 
 class WorkflowError(Exception):
@@ -179,13 +178,6 @@ def category(status: TicketStatus) -> StatusCategory:
 
 def is_closed(status: TicketStatus) -> bool:
     return CATEGORY[status] is StatusCategory.CLOSED
-
-
-def transition_named(name: str) -> Transition:
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise WorkflowError(ErrorCode.VALIDATION_ERROR, f"No workflow action '{name}'") from None
 
 
 def check(

@@ -263,7 +263,7 @@ def login(
             status_code=403,
             message=f"The organization is {org.status.value}; sign-in is disabled",
         )
-    if org is not None and not address_allowed(policy_of(org).ip_allowlist, ip_address):
+    if org is not None and not _allowed_from(org.settings, ip_address):
         raise _fail(
             session,
             user=user,
@@ -405,7 +405,7 @@ def refresh(
             revoke_session(session, auth_session, "idle_timeout")
             raise AuthFailure("Session timed out; sign in again", code=ErrorCode.TOKEN_EXPIRED)
     _check_account_usable(user, org)
-    _check_address(org, ip_address)
+    _check_allowlist(org.settings if org is not None else None, ip_address)
     # Claim the token with a conditional UPDATE: of two concurrent refreshes with the
     # same token only one matches (the other waits for the row lock, then sees used_at).
     claimed = session.execute(
@@ -436,21 +436,25 @@ def logout(session: Session, *, refresh_token: str | None, caller: Caller | None
     session.flush()
 
 
+def _account_problem(
+    *, is_active: bool, deleted_at: datetime | None, org_status: OrganizationStatus | None
+) -> tuple[ErrorCode, str] | None:
+    """Why a signed-in account may no longer act, or None (one rule for every path)."""
+    if not is_active or deleted_at is not None:
+        return ErrorCode.ACCOUNT_DISABLED, "This account is deactivated"
+    if org_status is not None and org_status is not OrganizationStatus.ACTIVE:
+        return ErrorCode.ORGANIZATION_SUSPENDED, f"The organization is {org_status.value}"
+    return None
+
+
 def _check_account_usable(user: User, org: Organization | None) -> None:
-    if not user.is_active or user.deleted_at is not None:
-        raise AuthFailure("This account is deactivated", code=ErrorCode.ACCOUNT_DISABLED)
-    if org is not None and org.status is not OrganizationStatus.ACTIVE:
-        raise AuthFailure(
-            f"The organization is {org.status.value}", code=ErrorCode.ORGANIZATION_SUSPENDED
-        )
-
-
-def _check_address(org: Organization | None, ip_address: str | None) -> None:
-    if org is not None and not address_allowed(policy_of(org).ip_allowlist, ip_address):
-        raise PermissionDenied(
-            "Your organization does not allow access from this network",
-            details={"address": ip_address},
-        )
+    problem = _account_problem(
+        is_active=user.is_active,
+        deleted_at=user.deleted_at,
+        org_status=org.status if org is not None else None,
+    )
+    if problem is not None:
+        raise AuthFailure(problem[1], code=problem[0])
 
 
 # --------------------------------------------------------------------------- bearer
@@ -480,12 +484,11 @@ def authenticate(
         raise AuthenticationRequired("Access token is not valid", code=ErrorCode.TOKEN_INVALID)
     if row.revoked_at is not None:
         raise AuthenticationRequired("Session was signed out", code=ErrorCode.TOKEN_REVOKED)
-    if not row.is_active or row.deleted_at is not None:
-        raise AuthenticationRequired("This account is deactivated", code=ErrorCode.ACCOUNT_DISABLED)
-    if row.org_status is not None and row.org_status is not OrganizationStatus.ACTIVE:
-        raise AuthenticationRequired(
-            f"The organization is {row.org_status.value}", code=ErrorCode.ORGANIZATION_SUSPENDED
-        )
+    problem = _account_problem(
+        is_active=row.is_active, deleted_at=row.deleted_at, org_status=row.org_status
+    )
+    if problem is not None:
+        raise AuthenticationRequired(problem[1], code=problem[0])
     _check_allowlist(row.org_settings, ip_address)
     scopes = frozenset({MFA_ENROLLMENT_SCOPE}) if row.mfa_enrollment_only else frozenset({"*"})
     return Caller(
@@ -521,11 +524,15 @@ _BEARER_LOOKUP = (
 )
 
 
-def _check_allowlist(org_settings: dict[str, Any] | None, ip_address: str | None) -> None:
+def _allowed_from(org_settings: dict[str, Any] | None, ip_address: str | None) -> bool:
     """The organization's IP allowlist, read straight from its settings (most have none)."""
     security = (org_settings or {}).get(SETTINGS_KEY) or {}
     allowlist = security.get("ipAllowlist") or security.get("ip_allowlist")
-    if allowlist and not address_allowed(list(allowlist), ip_address):
+    return not allowlist or address_allowed(list(allowlist), ip_address)
+
+
+def _check_allowlist(org_settings: dict[str, Any] | None, ip_address: str | None) -> None:
+    if not _allowed_from(org_settings, ip_address):
         raise PermissionDenied(
             "Your organization does not allow access from this network",
             details={"address": ip_address},
@@ -533,12 +540,13 @@ def _check_allowlist(org_settings: dict[str, Any] | None, ip_address: str | None
 
 
 def _check_bearer_account(user: User, org: Organization | None) -> None:
-    if not user.is_active or user.deleted_at is not None:
-        raise AuthenticationRequired("This account is deactivated", code=ErrorCode.ACCOUNT_DISABLED)
-    if org is not None and org.status is not OrganizationStatus.ACTIVE:
-        raise AuthenticationRequired(
-            f"The organization is {org.status.value}", code=ErrorCode.ORGANIZATION_SUSPENDED
-        )
+    problem = _account_problem(
+        is_active=user.is_active,
+        deleted_at=user.deleted_at,
+        org_status=org.status if org is not None else None,
+    )
+    if problem is not None:
+        raise AuthenticationRequired(problem[1], code=problem[0])
 
 
 def _touch_api_token(session: Session, token: ApiToken, now: datetime) -> None:
@@ -571,7 +579,7 @@ def _authenticate_api_token(session: Session, raw: str, ip_address: str | None) 
     if token.expires_at is not None and token.expires_at <= now:
         raise AuthenticationRequired("API token expired", code=ErrorCode.TOKEN_EXPIRED)
     _check_bearer_account(user, org)
-    _check_address(org, ip_address)
+    _check_allowlist(org.settings, ip_address)
     # An organization's token acts inside that organization: a platform administrator's
     # token is an administrator of the token's organization, not of the platform.
     role = Role.ORG_ADMIN if user.role is Role.SUPER_ADMIN else user.role

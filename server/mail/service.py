@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.enums import EmailStatus
@@ -104,12 +104,3 @@ def deliver_due(session: Session, settings: Settings, *, batch: int = 50) -> tup
             sent += 1
     session.flush()
     return sent, failed
-
-
-def retry_failed(session: Session) -> int:
-    result = session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.status == EmailStatus.FAILED)
-        .values(status=EmailStatus.PENDING, attempts=0, next_attempt_at=utcnow())
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
