@@ -46,6 +46,7 @@ from server.core.tenancy import ALL_TENANTS, bind_tenant
 from server.models import Base
 from server.users.models import User
 from tests.conftest import PASSWORD, Tenant, World
+from tests.tenancy_seed import DomainSeed
 from tests.test_bad_input import body_model, fill_path, path_param_names, sample_body
 
 ALPHA = "alphasecret"
@@ -187,9 +188,27 @@ def build_org(world: World, client: httpx.Client, db: Database, marker: str) -> 
         202,
     )
     _seed_without_routes(db, tenant.id, marker)
+    domain = DomainSeed(
+        client=client, world=world, db=db, marker=marker, tenant_id=tenant.id,
+        admin=admin, callers=callers, users=users, department=dept,
+    )  # fmt: skip
+    for module in domain_seeders():
+        module.seed(domain)
     emails = [tenant.admin.email, f"invited@{marker}.example"]
     emails += [f"{role}@{marker}.example" for role in users]
     return Org(tenant=tenant, marker=marker, callers=callers, emails=emails)
+
+
+def domain_seeders() -> list[Any]:
+    """One module per domain in tests/tenancy_seed/, run in name order: each gives
+    its tables rows for the organization being built."""
+    import importlib
+    import pkgutil
+
+    import tests.tenancy_seed as package
+
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
+    return [importlib.import_module(f"tests.tenancy_seed.{name}") for name in names]
 
 
 def _seed_without_routes(db: Database, org_id: uuid.UUID, marker: str) -> None:
