@@ -85,7 +85,13 @@ with db.transaction(tenant=ALL_TENANTS) as session:
 
 
 def wrk(
-    url: str, token: str | None, duration: int, connections: int, pin: str | None
+    url: str,
+    token: str | None,
+    duration: int,
+    connections: int,
+    pin: str | None,
+    *,
+    script: str | None = None,
 ) -> dict[str, float]:
     cmd = [
         "wrk",
@@ -93,7 +99,7 @@ def wrk(
         f"-c{connections}",
         f"-d{duration}s",
         "-s",
-        str(ROOT / "bench" / "wrk_report.lua"),
+        str(ROOT / "bench" / (script or "wrk_report.lua")),
     ]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]

@@ -81,28 +81,41 @@ def text_filter(q: str, *columns: Any) -> ColumnElement[bool]:
 
 
 def paginate(
-    session: Session, stmt: Select[Any], params: ListParams, *, scalars: bool = True
+    session: Session,
+    stmt: Select[Any],
+    params: ListParams,
+    *,
+    scalars: bool = True,
+    count_limit: int | None = None,
 ) -> tuple[list[Any], Pagination]:
     """Run one page of ``stmt`` (already filtered and sorted) and count the whole.
 
     A page that is neither full nor empty ends the list, so its total is known
-    without the count query (most lists in a district are short).
+    without the count query (most lists in a district are short). With
+    ``count_limit`` the count stops there (``totalCapped``), so a page of a list
+    of a million rows costs what a page of a list of ``count_limit`` does.
     """
     offset = (params.page - 1) * params.per_page
     result = session.execute(stmt.limit(params.per_page).offset(offset))
     rows = list(result.scalars().all() if scalars else result.all())
+    capped = False
     if 0 < len(rows) < params.per_page or (not rows and params.page == 1):
         total = offset + len(rows)
     else:
-        total = session.execute(
-            select(func.count()).select_from(stmt.order_by(None).subquery())
-        ).scalar_one()
+        counted = stmt.order_by(None)
+        if count_limit is not None:
+            limit = max(count_limit, offset + len(rows))
+            counted = counted.limit(limit + 1)
+        total = session.execute(select(func.count()).select_from(counted.subquery())).scalar_one()
+        if count_limit is not None and total > max(count_limit, offset + len(rows)):
+            total, capped = total - 1, True
     total_pages = max(1, math.ceil(total / params.per_page)) if total else 0
     return rows, Pagination(
         page=params.page,
         per_page=params.per_page,
         total=total,
         total_pages=total_pages,
-        has_next=params.page < total_pages,
+        has_next=params.page < total_pages or (capped and len(rows) == params.per_page),
         has_prev=params.page > 1,
+        total_capped=capped,
     )

@@ -56,6 +56,8 @@ class Pagination(ApiModel):
     total_pages: int
     has_next: bool
     has_prev: bool
+    #: the list is longer than the server counts exactly; ``total`` is a lower bound
+    total_capped: bool = False
 
 
 class DataResponse(ApiModel, Generic[T]):

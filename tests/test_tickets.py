@@ -1,0 +1,651 @@
+"""Tickets over HTTP: create, numbers, visibility, the workflow by role, comments and
+internal notes, history, blockers, merging, lists, search and ETags."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from common.enums import Role
+from common.workflow import TRANSITIONS, Capacity, TicketStatus, category
+from server.core.db import Database
+from server.mail.models import OutboxEmail
+from server.tickets.models import Ticket
+from tests.conftest import Account, Tenant, World, assert_error
+
+
+@dataclass
+class Desk:
+    tenant: Tenant
+    admin: Account
+    agent: Account
+    tech: Account
+    other_tech: Account
+    requester: Account
+    neighbour: Account  # another requester of the same district
+
+
+@pytest.fixture
+def desk(world: World) -> Desk:
+    tenant = world.org("maple")
+    return Desk(
+        tenant=tenant,
+        admin=tenant.admin,
+        agent=world.user(tenant.id, Role.AGENT, email="agent@maple.example"),
+        tech=world.user(tenant.id, Role.TECHNICIAN, email="tech@maple.example"),
+        other_tech=world.user(tenant.id, Role.TECHNICIAN, email="tech2@maple.example"),
+        requester=world.user(tenant.id, Role.REQUESTER, email="teacher@maple.example"),
+        neighbour=world.user(tenant.id, Role.REQUESTER, email="teacher2@maple.example"),
+    )
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()["data"]
+
+
+def new_ticket(client: httpx.Client, who: Account, **fields: Any) -> dict[str, Any]:
+    body = {"title": "Projector dead in room 204", "description": "No picture at all", **fields}
+    return _ok(client.post("/api/tickets", json=body, headers=who.headers), 201)
+
+
+def force_status(db: Database, org_id: uuid.UUID, ticket_id: str, status: TicketStatus) -> None:
+    with db.transaction(tenant=org_id) as session:
+        session.execute(
+            update(Ticket)
+            .where(Ticket.id == uuid.UUID(ticket_id))
+            .values(status=status.value, status_category=category(status).value)
+        )
+
+
+# --- create and numbers -----------------------------------------------------------
+
+
+def test_teacher_reports_a_problem_and_gets_a_numbered_ticket(
+    client: httpx.Client, desk: Desk
+) -> None:
+    first = new_ticket(client, desk.requester)
+    second = new_ticket(client, desk.requester, ticketType="service_request", title="New laptop")
+    third = new_ticket(client, desk.requester)
+    assert first["number"] == "INC-000001"
+    assert second["number"] == "SR-000001"
+    assert third["number"] == "INC-000002"
+    assert first["status"] == "new" and first["statusCategory"] == "open"
+    assert first["requesterId"] == str(desk.requester.id)
+    assert first["createdById"] is None
+    assert first["priority"] == "medium"
+    assert first["internalNoteCount"] is None  # a requester never learns notes exist
+    # the requester's next steps: cancel only (they cannot triage their own ticket)
+    assert {t["name"] for t in first["availableTransitions"]} == {"cancel"}
+
+
+def test_numbers_are_per_organization(client: httpx.Client, world: World, desk: Desk) -> None:
+    other = world.org("oak")
+    assert new_ticket(client, desk.requester)["number"] == "INC-000001"
+    assert new_ticket(client, other.admin)["number"] == "INC-000001"
+
+
+def test_incident_priority_follows_impact_and_urgency(client: httpx.Client, desk: Desk) -> None:
+    critical = new_ticket(client, desk.agent, impact="high", urgency="high")
+    assert critical["priority"] == "critical"
+    low = new_ticket(client, desk.agent, impact="low", urgency="medium")
+    assert low["priority"] == "low"
+    explicit = new_ticket(client, desk.agent, impact="high", urgency="high", priority="low")
+    assert explicit["priority"] == "low"
+    # raising the urgency later re-derives the priority
+    changed = _ok(
+        client.patch(
+            f"/api/tickets/{low['id']}", json={"urgency": "high"}, headers=desk.agent.headers
+        )
+    )
+    assert changed["priority"] == "medium"
+
+
+def test_agent_files_on_behalf_of_a_teacher(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.agent, requesterId=str(desk.requester.id), source="phone")
+    assert ticket["requesterId"] == str(desk.requester.id)
+    assert ticket["createdById"] == str(desk.agent.id)
+    # the teacher sees it as theirs
+    mine = _ok(client.get("/api/tickets", headers=desk.requester.headers))
+    assert [t["id"] for t in mine] == [ticket["id"]]
+    # a requester cannot file for someone else, or pick the technician
+    assert_error(
+        client.post(
+            "/api/tickets",
+            json={"title": "x", "requesterId": str(desk.neighbour.id)},
+            headers=desk.requester.headers,
+        ),
+        403,
+    )
+    assert_error(
+        client.post(
+            "/api/tickets",
+            json={"title": "x", "assigneeId": str(desk.tech.id)},
+            headers=desk.requester.headers,
+        ),
+        403,
+    )
+
+
+def test_bad_references_are_refused_and_nothing_is_created(
+    client: httpx.Client, world: World, desk: Desk, db: Database
+) -> None:
+    other = world.org("oak")
+    stranger = world.user(other.id, Role.TECHNICIAN)
+    for body in (
+        {"title": "x", "assigneeId": str(desk.requester.id)},  # not staff
+        {"title": "x", "assigneeId": str(stranger.id)},  # another district
+        {"title": "x", "roomId": str(uuid.uuid4())},
+        {"title": "x", "departmentId": str(uuid.uuid4())},
+        {"title": "x", "teamId": str(uuid.uuid4())},
+        {"title": "x", "watcherIds": [str(uuid.uuid4())]},
+        {"title": "x", "priority": "urgent"},
+        {"title": ""},
+        {"title": "x", "tags": ["has,comma"]},
+    ):
+        response = client.post("/api/tickets", json=body, headers=desk.agent.headers)
+        assert response.status_code == 422, (body, response.text)
+    with db.transaction(tenant=desk.tenant.id) as session:
+        assert session.scalars(select(Ticket)).all() == []
+
+
+# --- visibility -------------------------------------------------------------------
+
+
+def test_who_sees_which_ticket(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    for who in (desk.requester, desk.agent, desk.admin):
+        _ok(client.get(url, headers=who.headers))
+    for who in (desk.neighbour, desk.tech):
+        assert_error(client.get(url, headers=who.headers), 404)
+    _ok(
+        client.patch(
+            f"{url}/assign", json={"assigneeId": str(desk.tech.id)}, headers=desk.agent.headers
+        )
+    )
+    _ok(client.get(url, headers=desk.tech.headers))
+    assert_error(client.get(url, headers=desk.other_tech.headers), 404)
+    listed = _ok(client.get("/api/tickets", headers=desk.tech.headers))
+    assert [t["id"] for t in listed] == [ticket["id"]]
+    assert _ok(client.get("/api/tickets", headers=desk.other_tech.headers)) == []
+    assert _ok(client.get("/api/tickets", headers=desk.neighbour.headers)) == []
+
+
+def test_internal_notes_stay_with_staff(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    _ok(
+        client.post(
+            f"{url}/internal-notes",
+            json={"body": "Vendor says the lamp board is recalled"},
+            headers=desk.agent.headers,
+        ),
+        201,
+    )
+    _ok(
+        client.post(f"{url}/comments", json={"body": "We are on it"}, headers=desk.agent.headers),
+        201,
+    )
+    staff_view = _ok(client.get(url, headers=desk.agent.headers))
+    assert staff_view["internalNoteCount"] == 1 and staff_view["commentCount"] == 1
+    teacher_view = _ok(client.get(url, headers=desk.requester.headers))
+    assert teacher_view["internalNoteCount"] is None and teacher_view["commentCount"] == 1
+
+    history = _ok(client.get(f"{url}/history", headers=desk.requester.headers))
+    assert "recalled" not in str(history)
+    assert [e["kind"] for e in history if e["kind"] in ("comment", "internal_note")] == ["comment"]
+    staff_history = _ok(client.get(f"{url}/history", headers=desk.agent.headers))
+    assert "recalled" in str(staff_history)
+
+    assert_error(client.get(f"{url}/internal-notes", headers=desk.requester.headers), 403)
+    assert_error(
+        client.post(
+            f"{url}/internal-notes", json={"body": "sneaky"}, headers=desk.requester.headers
+        ),
+        403,
+    )
+    # search never finds a ticket through a note the caller may not read
+    found = _ok(client.get("/api/tickets", params={"q": "recalled"}, headers=desk.agent.headers))
+    assert [t["id"] for t in found] == [ticket["id"]]
+    hidden = _ok(
+        client.get("/api/tickets", params={"q": "recalled"}, headers=desk.requester.headers)
+    )
+    assert hidden == []
+    searched = _ok(
+        client.post(
+            "/api/tickets/search", json={"query": "recalled"}, headers=desk.requester.headers
+        )
+    )
+    assert searched == []
+
+
+# --- the workflow by role -----------------------------------------------------------
+
+ROLE_CAPACITY = {
+    "requester": {Capacity.REQUESTER},
+    "assignee": {Capacity.ASSIGNEE},
+    "agent": {Capacity.AGENT},
+    "admin": {Capacity.ADMIN},
+}
+EDGES = sorted(
+    {(source, t.target) for t in TRANSITIONS for source in t.sources},
+    key=lambda e: (e[0].value, e[1].value),
+)
+
+
+def _caller(desk: Desk, name: str) -> Account:
+    return {
+        "requester": desk.requester,
+        "assignee": desk.tech,
+        "agent": desk.agent,
+        "admin": desk.admin,
+    }[name]
+
+
+def _ticket_in(
+    client: httpx.Client, db: Database, desk: Desk, status: TicketStatus
+) -> dict[str, Any]:
+    ticket = new_ticket(client, desk.requester)
+    with db.transaction(tenant=desk.tenant.id) as session:
+        session.execute(
+            update(Ticket)
+            .where(Ticket.id == uuid.UUID(ticket["id"]))
+            .values(
+                status=status.value,
+                status_category=category(status).value,
+                assignee_id=desk.tech.id,
+            )
+        )
+    return ticket
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_CAPACITY))
+def test_every_workflow_edge_by_role(
+    client: httpx.Client, db: Database, desk: Desk, role: str
+) -> None:
+    """Each (from, to) pair the workflow defines: allowed for exactly the capacities
+    its definition names; refused with 403 and no change for the others."""
+    who = _caller(desk, role)
+    problems = []
+    for source, target in EDGES:
+        ticket = _ticket_in(client, db, desk, source)
+        allowed = any(
+            source in t.sources and t.target is target and t.allowed & ROLE_CAPACITY[role]
+            for t in TRANSITIONS
+        )
+        response = client.patch(
+            f"/api/tickets/{ticket['id']}/status",
+            json={"status": target.value},
+            headers=who.headers,
+        )
+        expected = 200 if allowed else 403
+        if response.status_code != expected:
+            problems.append(f"{role}: {source}->{target}: {response.status_code} {response.text}")
+            continue
+        after = _ok(client.get(f"/api/tickets/{ticket['id']}", headers=desk.agent.headers))
+        if after["status"] != (target if allowed else source).value:
+            problems.append(f"{role}: {source}->{target} left it {after['status']}")
+    assert not problems, "\n".join(problems)
+
+
+def test_moves_the_workflow_does_not_define_are_refused(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    defined = set(EDGES)
+    ticket = new_ticket(client, desk.requester)
+    problems = []
+    for source, target in itertools.product(TicketStatus, TicketStatus):
+        if (source, target) in defined:
+            continue
+        force_status(db, desk.tenant.id, ticket["id"], source)
+        response = client.patch(
+            f"/api/tickets/{ticket['id']}/status",
+            json={"status": target.value},
+            headers=desk.admin.headers,
+        )
+        closed = category(source).value == "closed"
+        code = "TICKET_ALREADY_CLOSED" if closed else "INVALID_STATUS_TRANSITION"
+        if response.status_code != 409 or response.json()["error"]["code"] != code:
+            problems.append(f"{source}->{target}: {response.status_code} {response.text}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_closed_ticket_cannot_be_changed_until_reopened(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    force_status(db, desk.tenant.id, ticket["id"], TicketStatus.CLOSED)
+    for method, path, body in (
+        ("PATCH", "", {"title": "changed"}),
+        ("POST", "/comments", {"body": "hello?"}),
+        ("PATCH", "/assign", {"assigneeId": str(desk.tech.id)}),
+    ):
+        response = client.request(method, url + path, json=body, headers=desk.agent.headers)
+        assert_error(response, 409, "TICKET_ALREADY_CLOSED")
+    reopened = _ok(client.patch(f"{url}/reopen", json={}, headers=desk.requester.headers))
+    assert reopened["status"] == "open" and reopened["closedAt"] is None
+    _ok(client.patch(url, json={"title": "Projector dead again"}, headers=desk.agent.headers))
+
+
+def test_the_whole_life_of_a_ticket(client: httpx.Client, desk: Desk, db: Database) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    assigned = _ok(
+        client.patch(
+            f"{url}/assign", json={"assigneeId": str(desk.tech.id)}, headers=desk.agent.headers
+        )
+    )
+    assert assigned["status"] == "assigned"
+    started = _ok(client.post(f"{url}/start-work", json={}, headers=desk.tech.headers))
+    assert started["status"] == "in_progress" and started["startedAt"]
+    assert started["firstResponseAt"]
+    waiting = _ok(
+        client.patch(
+            f"{url}/status",
+            json={"status": "waiting_on_requester", "note": "Which input is it on?"},
+            headers=desk.tech.headers,
+        )
+    )
+    assert waiting["statusCategory"] == "paused"
+    # the teacher answers: work continues by itself
+    _ok(
+        client.post(f"{url}/comments", json={"body": "HDMI 1"}, headers=desk.requester.headers), 201
+    )
+    assert _ok(client.get(url, headers=desk.tech.headers))["status"] == "in_progress"
+    resolved = _ok(
+        client.post(
+            f"{url}/finish-work",
+            json={"resolutionNotes": "Replaced the lamp", "minutesWorked": 30},
+            headers=desk.tech.headers,
+        )
+    )
+    assert resolved["status"] == "resolved" and resolved["resolutionNotes"] == "Replaced the lamp"
+    assert resolved["minutesWorked"] == 30
+    # the teacher says it is still broken
+    rejected = _ok(
+        client.post(
+            f"{url}/reject", json={"reason": "Still flickers"}, headers=desk.requester.headers
+        )
+    )
+    assert rejected["status"] == "in_progress"
+    _ok(client.post(f"{url}/resolve", json={"note": "New bulb"}, headers=desk.tech.headers))
+    closed = _ok(
+        client.post(
+            f"{url}/approve", json={"satisfactionRating": 5}, headers=desk.requester.headers
+        )
+    )
+    assert closed["status"] == "closed" and closed["closedAt"]
+    assert closed["satisfactionRating"] == 5
+
+    history = _ok(client.get(f"{url}/history", headers=desk.agent.headers))
+    moves = [(e["data"]["from"], e["data"]["to"]) for e in history if e["kind"] == "status_changed"]
+    assert moves == [
+        ("new", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "waiting_on_requester"),
+        ("waiting_on_requester", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "closed"),
+    ]
+    kinds = [e["kind"] for e in history]
+    assert kinds[0] == "created" and "assigned" in kinds and "comment" in kinds
+    # the teacher was asked to approve, by email too
+    with db.transaction(tenant=desk.tenant.id) as session:
+        subjects = session.scalars(
+            select(OutboxEmail.subject).where(OutboxEmail.to_address == desk.requester.email)
+        ).all()
+    assert any("resolved" in s for s in subjects), subjects
+
+
+def test_assignment_and_technician_self_claim(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.agent)
+    url = f"/api/tickets/{ticket['id']}"
+    # a technician cannot hand work to someone else, but can take it
+    assert_error(
+        client.patch(
+            f"{url}/assign", json={"assigneeId": str(desk.other_tech.id)}, headers=desk.tech.headers
+        ),
+        404,  # and cannot see an unassigned ticket of the queue at all
+    )
+    _ok(
+        client.patch(
+            f"{url}/assign", json={"assigneeId": str(desk.tech.id)}, headers=desk.agent.headers
+        )
+    )
+    assert_error(
+        client.patch(
+            f"{url}/assign", json={"assigneeId": str(desk.other_tech.id)}, headers=desk.tech.headers
+        ),
+        403,
+    )
+    unassigned = _ok(
+        client.patch(f"{url}/assign", json={"assigneeId": None}, headers=desk.agent.headers)
+    )
+    assert unassigned["status"] == "open" and unassigned["assigneeId"] is None
+    assert_error(client.patch(f"{url}/assign", json={}, headers=desk.agent.headers), 422)
+
+
+def test_requester_edits_only_their_words(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    edited = _ok(
+        client.patch(
+            url, json={"description": "No picture, fan runs"}, headers=desk.requester.headers
+        )
+    )
+    assert edited["description"] == "No picture, fan runs"
+    assert_error(
+        client.patch(url, json={"priority": "critical"}, headers=desk.requester.headers), 403
+    )
+    assert_error(
+        client.patch(url, json={"satisfactionRating": 4}, headers=desk.requester.headers), 422
+    )
+
+
+# --- comments, mentions, history ------------------------------------------------------
+
+
+def test_mentions_notify_the_mentioned(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    _ok(
+        client.post(
+            f"/api/tickets/{ticket['id']}/internal-notes",
+            json={"body": "@tech@maple.example can you look at the bulb? @teacher2@maple.example"},
+            headers=desk.agent.headers,
+        ),
+        201,
+    )
+    notes = _ok(client.get("/api/notifications", headers=desk.tech.headers))
+    assert any(n["event"] == "mentioned" and n["ticketId"] == ticket["id"] for n in notes), notes
+    # a requester is never pulled into a staff-only note
+    assert _ok(client.get("/api/notifications", headers=desk.neighbour.headers)) == []
+
+
+def test_field_changes_appear_in_the_history(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    _ok(
+        client.patch(
+            url, json={"priority": "high", "tags": ["AV", "av", "lamp"]}, headers=desk.agent.headers
+        )
+    )
+    history = _ok(client.get(f"{url}/history", headers=desk.agent.headers))
+    changed = [e for e in history if e["kind"] == "fields_changed"][-1]
+    assert changed["data"]["changes"]["priority"] == {"from": "medium", "to": "high"}
+    assert changed["data"]["changes"]["tags"]["to"] == ["av", "lamp"]
+    assert changed["actorId"] == str(desk.agent.id)
+
+
+# --- blockers, children and merging -------------------------------------------------
+
+
+def test_open_blockers_prevent_resolving(client: httpx.Client, desk: Desk) -> None:
+    network = new_ticket(client, desk.agent, title="Switch down in closet B")
+    projector = new_ticket(client, desk.agent)
+    url = f"/api/tickets/{projector['id']}"
+    linked = _ok(
+        client.post(
+            f"{url}/blockers", json={"blockerId": network["id"]}, headers=desk.agent.headers
+        ),
+        201,
+    )
+    assert linked["openBlockerCount"] == 1
+    assert [b["id"] for b in linked["blockedBy"]] == [network["id"]]
+    _ok(client.post(f"{url}/start-work", json={}, headers=desk.agent.headers))
+    assert_error(
+        client.post(f"{url}/resolve", json={}, headers=desk.agent.headers),
+        422,
+        "BUSINESS_RULE_VIOLATION",
+    )
+    # a cycle is refused
+    assert_error(
+        client.post(
+            f"/api/tickets/{network['id']}/blockers",
+            json={"blockerId": projector["id"]},
+            headers=desk.agent.headers,
+        ),
+        409,
+    )
+    _ok(
+        client.post(f"/api/tickets/{network['id']}/start-work", json={}, headers=desk.agent.headers)
+    )
+    _ok(client.post(f"/api/tickets/{network['id']}/resolve", json={}, headers=desk.agent.headers))
+    assert _ok(client.get(url, headers=desk.agent.headers))["openBlockerCount"] == 0
+    _ok(client.post(f"{url}/resolve", json={}, headers=desk.agent.headers))
+    # reopening the blocker counts it again
+    _ok(client.patch(f"/api/tickets/{network['id']}/reopen", json={}, headers=desk.agent.headers))
+    assert _ok(client.get(url, headers=desk.agent.headers))["openBlockerCount"] == 1
+
+
+def test_merging_a_duplicate_keeps_its_conversation(client: httpx.Client, desk: Desk) -> None:
+    original = new_ticket(client, desk.requester)
+    duplicate = new_ticket(client, desk.neighbour, title="Room 204 projector broken")
+    _ok(
+        client.post(
+            f"/api/tickets/{duplicate['id']}/comments",
+            json={"body": "It smells burnt"},
+            headers=desk.neighbour.headers,
+        ),
+        201,
+    )
+    merged = _ok(
+        client.post(
+            f"/api/tickets/{duplicate['id']}/merge",
+            json={"intoId": original["id"]},
+            headers=desk.agent.headers,
+        )
+    )
+    assert merged["id"] == original["id"] and merged["commentCount"] == 1
+    assert str(desk.neighbour.id) in merged["watcherIds"]
+    old = _ok(client.get(f"/api/tickets/{duplicate['id']}", headers=desk.agent.headers))
+    assert old["status"] == "cancelled" and old["mergedIntoId"] == original["id"]
+    history = _ok(client.get(f"/api/tickets/{original['id']}/history", headers=desk.agent.headers))
+    comment = next(e for e in history if e["kind"] == "comment")
+    assert comment["body"] == "It smells burnt"
+    assert comment["data"]["fromTicketId"] == duplicate["id"]
+    assert any(e["kind"] == "merged" for e in history)
+    # the duplicate's own history came along too
+    assert any(e["kind"] == "created" and e["data"].get("fromTicketId") for e in history)
+
+
+# --- lists, search, ETags -----------------------------------------------------------
+
+
+def test_list_filters_and_sort(client: httpx.Client, desk: Desk) -> None:
+    a = new_ticket(client, desk.agent, priority="low", tags=["av"])
+    b = new_ticket(client, desk.agent, priority="critical", ticketType="problem")
+    c = new_ticket(client, desk.requester, priority=None)
+    _ok(
+        client.patch(
+            f"/api/tickets/{b['id']}/assign",
+            json={"assigneeId": str(desk.agent.id)},
+            headers=desk.agent.headers,
+        )
+    )
+
+    def ids(**params: Any) -> list[str]:
+        return [
+            t["id"]
+            for t in _ok(client.get("/api/tickets", params=params, headers=desk.agent.headers))
+        ]
+
+    assert ids() == [c["id"], b["id"], a["id"]]  # newest first
+    assert ids(sort="-priority") == [b["id"], c["id"], a["id"]]
+    assert ids(priority=["low", "critical"], sort="createdAt") == [a["id"], b["id"]]
+    assert ids(type="problem") == [b["id"]]
+    assert ids(assignedToMe="true") == [b["id"]]
+    assert ids(status="assigned") == [b["id"]]
+    assert ids(statusCategory="open", requesterId=str(desk.requester.id)) == [c["id"]]
+    assert ids(tag="AV") == [a["id"]]
+    assert set(ids(unassigned="true")) == {a["id"], c["id"]}
+    assert ids(q=b["number"]) == [b["id"]]
+    assert ids(q="proj") and ids(q="nothing-like-this") == []
+    assert_error(
+        client.get("/api/tickets", params={"sort": "secret"}, headers=desk.agent.headers), 422
+    )
+    assert_error(
+        client.get("/api/tickets", params={"status": "bogus"}, headers=desk.agent.headers), 422
+    )
+
+
+def test_etag_and_if_none_match(client: httpx.Client, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    first = client.get(url, headers=desk.agent.headers)
+    etag = first.headers["etag"]
+    again = client.get(url, headers={**desk.agent.headers, "If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    # a requester's view is a different representation
+    assert client.get(url, headers=desk.requester.headers).headers["etag"] != etag
+    _ok(client.patch(url, json={"priority": "high"}, headers=desk.agent.headers))
+    changed = client.get(url, headers={**desk.agent.headers, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    # If-Match protects against overwriting someone else's change
+    assert_error(
+        client.patch(
+            url, json={"priority": "low"}, headers={**desk.agent.headers, "If-Match": etag}
+        ),
+        412,
+    )
+    assert _ok(client.get(url, headers=desk.agent.headers))["priority"] == "high"
+
+
+@pytest.mark.postgres_only
+def test_two_agents_editing_at_once_lose_neither_change(
+    client: httpx.Client, world: World, desk: Desk
+) -> None:
+    import concurrent.futures
+
+    second_agent = world.user(desk.tenant.id, Role.AGENT)
+    tickets = [new_ticket(client, desk.requester) for _ in range(5)]
+
+    def edit(args: tuple[str, Account, dict[str, Any]]) -> int:
+        ticket_id, who, body = args
+        return client.patch(f"/api/tickets/{ticket_id}", json=body, headers=who.headers).status_code
+
+    jobs = []
+    for t in tickets:
+        jobs.append((t["id"], desk.agent, {"priority": "high", "tags": ["av"]}))
+        jobs.append(
+            (t["id"], second_agent, {"category": "Projectors", "watcherIds": [str(desk.tech.id)]})
+        )
+        jobs.append((t["id"], desk.agent, {"description": "Lamp and fan"}))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        assert set(pool.map(edit, jobs)) == {200}
+    for t in tickets:
+        after = _ok(client.get(f"/api/tickets/{t['id']}", headers=desk.agent.headers))
+        assert after["priority"] == "high" and after["tags"] == ["av"]
+        assert after["category"] == "Projectors" and after["watcherIds"] == [str(desk.tech.id)]
+        assert after["description"] == "Lamp and fan"
+        history = _ok(client.get(f"/api/tickets/{t['id']}/history", headers=desk.agent.headers))
+        assert len([e for e in history if e["kind"] == "fields_changed"]) == 3
