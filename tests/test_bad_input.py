@@ -199,9 +199,10 @@ def model_schema(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def sample_body(model: type[BaseModel]) -> dict[str, Any]:
-    """A minimal valid body (required fields only) for a body model."""
+    """A minimal valid body (required fields only) for a body model; a model whose
+    JSON schema carries examples (one field of several required) starts from the first."""
     schema, defs = model_schema(model)
-    return sample_object(schema, defs)
+    return {**sample_object(schema, defs), **(schema.get("examples") or [{}])[0]}
 
 
 # -------------------------------------------------------------------- mutations

@@ -649,3 +649,122 @@ def test_two_agents_editing_at_once_lose_neither_change(
         assert after["description"] == "Lamp and fan"
         history = _ok(client.get(f"/api/tickets/{t['id']}/history", headers=desk.agent.headers))
         assert len([e for e in history if e["kind"] == "fields_changed"]) == 3
+
+
+# --- waiting on the requester ---------------------------------------------------------
+
+
+def test_ticket_settings_are_validated(client: httpx.Client, desk: Desk) -> None:
+    current = _ok(client.get("/api/ticket-settings", headers=desk.requester.headers))
+    assert current["waitingReminderDays"] == 3 and current["waitingAutoCloseDays"] == 7
+    assert any(c["name"] == "Audio/Visual" for c in current["categories"])
+    assert_error(
+        client.patch(
+            "/api/ticket-settings", json={"waitingReminderDays": 9}, headers=desk.admin.headers
+        ),
+        422,
+    )
+    assert_error(
+        client.patch(
+            "/api/ticket-settings", json={"waitingReminderDays": 2}, headers=desk.agent.headers
+        ),
+        403,
+    )
+    changed = _ok(
+        client.patch(
+            "/api/ticket-settings",
+            json={"waitingReminderDays": 2, "waitingAutoCloseDays": 5},
+            headers=desk.admin.headers,
+        )
+    )
+    assert (changed["waitingReminderDays"], changed["waitingAutoCloseDays"]) == (2, 5)
+
+
+def test_a_silent_requester_is_reminded_then_the_ticket_closes(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    from datetime import timedelta
+
+    from server.core.db import utcnow
+
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    _ok(client.post(f"{url}/start-work", json={}, headers=desk.agent.headers))
+    _ok(
+        client.patch(
+            f"{url}/status", json={"status": "waiting_on_requester"}, headers=desk.agent.headers
+        )
+    )
+
+    def waited(days: float) -> None:
+        with db.transaction(tenant=desk.tenant.id) as session:
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == uuid.UUID(ticket["id"]))
+                .values(status_changed_at=utcnow() - timedelta(days=days))
+            )
+
+    def run() -> dict[str, int]:
+        return _ok(client.post("/api/automation/waiting-reminders", headers=desk.agent.headers))
+
+    waited(1)
+    assert run() == {"reminded": 0, "closed": 0}
+    waited(4)
+    assert run() == {"reminded": 1, "closed": 0}
+    assert run() == {"reminded": 0, "closed": 0}  # once per wait
+    reminders = [
+        n
+        for n in _ok(client.get("/api/notifications", headers=desk.requester.headers))
+        if n["event"] == "waiting_reminder"
+    ]
+    assert len(reminders) == 1 and reminders[0]["ticketId"] == ticket["id"]
+    waited(8)
+    assert run() == {"reminded": 0, "closed": 1}
+    closed = _ok(client.get(url, headers=desk.agent.headers))
+    assert closed["status"] == "closed"
+    history = _ok(client.get(f"{url}/history", headers=desk.agent.headers))
+    last = [e for e in history if e["kind"] == "status_changed"][-1]
+    assert last["data"]["transition"] == "auto_close" and last["actorId"] is None
+    assert_error(
+        client.post("/api/automation/waiting-reminders", headers=desk.requester.headers), 403
+    )
+
+
+def test_list_read_and_history_cost_the_same_at_3_and_30_tickets(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    from tests.test_query_counts import count_statements
+
+    def grow(n: int) -> str:
+        last = ""
+        for i in range(n):
+            ticket = new_ticket(client, desk.requester, tags=[f"t{i}"])
+            client.post(f"/api/tickets/{ticket['id']}/comments", json={"body": "more"},
+                        headers=desk.agent.headers)  # fmt: skip
+            last = ticket["id"]
+        return last
+
+    def measure(path: str) -> int:
+        client.get(path, headers=desk.agent.headers)
+        with count_statements(db) as statements:
+            response = client.get(path, headers=desk.agent.headers)
+        assert response.status_code == 200, response.text
+        return len(statements)
+
+    last = grow(3)
+    paths = ["/api/tickets?perPage=100", "/api/tickets?q=projector&perPage=100", f"/api/tickets/{last}",
+             f"/api/tickets/{last}/history"]  # fmt: skip
+    few = [measure(p) for p in paths]
+    last = grow(27)
+    paths[2:] = [f"/api/tickets/{last}", f"/api/tickets/{last}/history"]
+    many = [measure(p) for p in paths]
+    assert few == many, (few, many)
+    assert max(few) <= 8, few
+
+
+def test_a_filter_value_the_model_refuses_is_a_422(client: httpx.Client, desk: Desk) -> None:
+    assert_error(
+        client.get("/api/tickets", params={"tag": "two words,comma"}, headers=desk.agent.headers),
+        422,
+        "VALIDATION_ERROR",
+    )

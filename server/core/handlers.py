@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from starlette.exceptions import HTTPException
 
@@ -49,7 +50,9 @@ def error_response(
     )
 
 
-def _validation_details(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
+def _validation_details(
+    exc: RequestValidationError | ValidationError,
+) -> tuple[int, str, list[dict[str, Any]]]:
     details = []
     malformed = False
     for err in exc.errors():
@@ -93,6 +96,13 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message, details = _validation_details(exc)
         return error_response(request, status, ErrorCode.VALIDATION_ERROR, message, details)
+
+    @app.exception_handler(ValidationError)
+    async def _model_validation(request: Request, exc: ValidationError) -> JSONResponse:
+        # A model built inside a service or dependency (merged settings, filters from
+        # query parameters) refused its values: the request was bad, not the server.
+        _, message, details = _validation_details(exc)
+        return error_response(request, 422, ErrorCode.VALIDATION_ERROR, message, details)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

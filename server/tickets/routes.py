@@ -7,15 +7,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Response
 from fastapi.responses import FileResponse
 
+from common.enums import Role
 from common.tickets import Priority, TicketType
 from common.workflow import StatusCategory, TicketStatus
 from server.auth.deps import RequestContext, access
+from server.core.db import utcnow
 from server.core.errors import ApiError, PermissionDenied
 from server.core.listing import ListParams, ListQuery, paginate
 from server.core.routing import api_router
 from server.core.schemas import DataResponse, ListResponse
 from server.core.tenancy import Caller
-from server.tickets import service
+from server.organizations.models import Organization
+from server.tickets import automation, service
 from server.tickets.models import Ticket
 from server.tickets.schemas import (
     ActionBody,
@@ -39,14 +42,21 @@ from server.tickets.schemas import (
     TicketOut,
     TicketRef,
     TicketSearch,
+    TicketSettings,
+    TicketSettingsUpdate,
     TicketUpdate,
     TransitionOut,
+    WaitingRunOut,
 )
 
 router = api_router(prefix="/api/tickets", tags=["Tickets"])
+settings_router = api_router(prefix="/api/ticket-settings", tags=["Tickets"])
+automation_router = api_router(prefix="/api/automation", tags=["Tickets"])
 
 Reader = Annotated[RequestContext, access("tickets:read")]
 Writer = Annotated[RequestContext, access("tickets:write")]
+SettingsWriter = Annotated[RequestContext, access("tickets:write", Role.ORG_ADMIN)]
+Desk = Annotated[RequestContext, access("tickets:write", Role.ORG_ADMIN, Role.AGENT)]
 
 #: counting a list stops here; beyond it the total is a lower bound (``totalCapped``)
 COUNT_LIMIT = 10_000
@@ -127,31 +137,30 @@ def _filters(
         Query(alias="slaDueWithinMinutes", ge=1, le=60 * 24 * 30, description="Due soon"),
     ] = None,
 ) -> SearchFilters:
-    return SearchFilters.model_validate(
-        {
-            "status": status,
-            "status_category": status_category,
-            "priority": priority,
-            "ticket_type": ticket_type,
-            "assignee_ids": assignee_id,
-            "assigned_to_me": assigned_to_me,
-            "unassigned": unassigned,
-            "team_ids": team_id,
-            "requester_ids": requester_id,
-            "departments": department_id,
-            "site_ids": site_id,
-            "building_ids": building_id,
-            "room_ids": room_id,
-            "tags": tag,
-            "category": category,
-            "created_after": created_after,
-            "created_before": created_before,
-            "updated_after": updated_after,
-            "updated_before": updated_before,
-            "sla_breached": sla_breached,
-            "sla_due_within_minutes": sla_due_within,
-        }
-    )
+    values = {
+        "status": status,
+        "status_category": status_category,
+        "priority": priority,
+        "ticket_type": ticket_type,
+        "assignee_ids": assignee_id,
+        "assigned_to_me": assigned_to_me,
+        "unassigned": unassigned,
+        "team_ids": team_id,
+        "requester_ids": requester_id,
+        "departments": department_id,
+        "site_ids": site_id,
+        "building_ids": building_id,
+        "room_ids": room_id,
+        "tags": tag,
+        "category": category,
+        "created_after": created_after,
+        "created_before": created_before,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
+        "sla_breached": sla_breached,
+        "sla_due_within_minutes": sla_due_within,
+    }
+    return SearchFilters.model_validate(values)
 
 
 def _list(
@@ -478,3 +487,35 @@ def merge_ticket(
     ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
     target = service.merge(ctx.session, ctx.caller, ticket, into_id=body.into_id, note=body.note)
     return _respond(ctx, target, response)
+
+
+# --- settings and the waiting-on-requester rules -------------------------------------
+
+
+def _organization(ctx: RequestContext, requested: str | None = None) -> Organization:
+    org = ctx.session.get(Organization, ctx.resolve_organization(requested))
+    assert org is not None  # resolve_organization checked it exists
+    return org
+
+
+@settings_router.get("", summary="Read the organization's ticket settings and categories.")
+def get_ticket_settings(ctx: Reader) -> DataResponse[TicketSettings]:
+    return DataResponse(data=automation.settings_of(_organization(ctx)))
+
+
+@settings_router.patch("", summary="Update the organization's ticket settings.")
+def update_ticket_settings(
+    ctx: SettingsWriter, body: TicketSettingsUpdate
+) -> DataResponse[TicketSettings]:
+    org = _organization(ctx, body.organization_id)
+    settings = automation.update_settings(ctx.session, caller=ctx.caller, org=org, changes=body)
+    return DataResponse(data=settings)
+
+
+@automation_router.post(
+    "/waiting-reminders",
+    summary="Remind requesters who have not answered, and close tickets that waited too long.",
+)
+def run_waiting_reminders(ctx: Desk) -> DataResponse[WaitingRunOut]:
+    result = automation.run_waiting_rules(ctx.session, _organization(ctx).id, utcnow())
+    return DataResponse(data=WaitingRunOut(reminded=result.reminded, closed=result.closed))

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from common.tickets import Level, Priority, TicketType
 from common.workflow import StatusCategory, TicketStatus
@@ -150,6 +150,10 @@ class TicketUpdate(ApiInput):
 
 
 class AssignBody(ApiInput):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"assigneeId": "0190f2a4-5f5e-7c3e-8d2a-1b2c3d4e5f60"}]}
+    )
+
     assignee_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     note: str | None = Field(default=None, max_length=2000)
@@ -295,3 +299,57 @@ class TicketSearch(ApiInput):
 
 
 TicketDetailOut.model_rebuild()
+
+
+class CategoryOption(ApiModel):
+    name: str = Field(min_length=1, max_length=80)
+    subcategories: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+DEFAULT_CATEGORIES = [
+    {
+        "name": "Audio/Visual",
+        "subcategories": ["Projector", "Interactive panel", "Document camera"],
+    },
+    {"name": "Devices", "subcategories": ["Chromebook", "Laptop", "Desktop", "Tablet"]},
+    {"name": "Network", "subcategories": ["Wireless", "Switching", "Internet"]},
+    {"name": "Printing", "subcategories": ["Printer", "Copier"]},
+    {"name": "Accounts", "subcategories": ["New account", "Password"]},
+    {"name": "Software", "subcategories": ["Install", "Licensing"]},
+    {"name": "Telephony", "subcategories": ["Phone"]},
+    {"name": "Facilities", "subcategories": ["HVAC", "Building", "Electrical", "Plumbing"]},
+    {"name": "Security", "subcategories": ["Access control", "Cameras"]},
+    {"name": "Transportation", "subcategories": ["Radio", "GPS"]},
+]
+
+
+class TicketSettings(ApiModel):
+    """Per-organization ticket settings (stored in the organization's settings)."""
+
+    waiting_reminder_days: int = Field(default=3, ge=1, le=60)
+    waiting_auto_close_days: int = Field(default=7, ge=2, le=120)
+    #: suggested categories for forms and routing rules
+    categories: list[CategoryOption] = Field(
+        default_factory=lambda: [CategoryOption.model_validate(c) for c in DEFAULT_CATEGORIES],
+        max_length=100,
+    )
+
+    @model_validator(mode="after")
+    def _close_after_reminding(self) -> TicketSettings:
+        if self.waiting_auto_close_days <= self.waiting_reminder_days:
+            raise ValueError("waitingAutoCloseDays must be more than waitingReminderDays")
+        return self
+
+
+class TicketSettingsUpdate(ApiInput):
+    organization_id: str | None = Field(default=None, max_length=64)
+    waiting_reminder_days: int | None = Field(default=None, ge=1, le=60)
+    waiting_auto_close_days: int | None = Field(default=None, ge=2, le=120)
+    categories: list[CategoryOption] | None = Field(default=None, max_length=100)
+
+
+class WaitingRunOut(ApiModel):
+    reminded: int
+    closed: int

@@ -10,8 +10,9 @@ Internal notes only count for callers who may read them.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import DDL, ColumnElement, event, false, func, literal_column, select, text
+from sqlalchemy import DDL, ColumnElement, Select, event, false, func, literal_column, select, text
 from sqlalchemy.schema import Table
 
 from server.tickets.models import Ticket, TicketComment
@@ -103,7 +104,7 @@ def matches(dialect: str, query: str, *, include_internal: bool) -> ColumnElemen
                 text("tickets_fts MATCH :ticket_fts_query").bindparams(ticket_fts_query=fts_query)
             )
         )
-        comment_rows = (
+        comment_rows: Select[Any] = (
             select(literal_column("rowid"))
             .select_from(text("ticket_comments_fts"))
             .where(

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, true
-from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -695,8 +694,9 @@ def _move(
         ticket,
         EventKind.STATUS_CHANGED,
         actor_id=actor_id,
-        **{"from": before.value, "to": target.value, "transition": transition_name},
         note=note,
+        transition=transition_name,
+        details={"from": before.value, "to": target.value},
     )
     if old_category is not new_category:
         sla.on_category_change(session, ticket, old_category, new_category, now)
@@ -1106,25 +1106,23 @@ def merge(
         raise ValidationFailed("A ticket cannot be merged into itself", details={"field": "intoId"})
     target = get_visible(session, caller, into_id, for_update=True)
     _refuse_if_closed(target)
-    moved_comments = session.execute(
-        sql_update(TicketComment)
-        .where(TicketComment.ticket_id == ticket.id, TicketComment.deleted_at.is_(None))
-        .values(ticket_id=target.id, merged_from_id=ticket.id)
-        .execution_options(synchronize_session=False)
-    )
-    moved_attachments = session.execute(
-        sql_update(TicketAttachment)
-        .where(TicketAttachment.ticket_id == ticket.id, TicketAttachment.deleted_at.is_(None))
-        .values(ticket_id=target.id)
-        .execution_options(synchronize_session=False)
-    )
-    # Bulk UPDATEs skip the flush hooks: give the moved rows new change positions by
-    # touching them through the ORM so replicas learn they moved.
-    for model in (TicketComment, TicketAttachment):
-        for row in session.scalars(
-            select(model).where(model.ticket_id == target.id, model.deleted_at.is_(None))
-        ):
-            row.updated_at = utcnow()
+    # Through the ORM, not a bulk UPDATE, so the moved rows get new change positions
+    # and desktop replicas learn they moved.
+    moved_comments = moved_attachments = 0
+    for comment in session.scalars(
+        select(TicketComment).where(
+            TicketComment.ticket_id == ticket.id, TicketComment.deleted_at.is_(None)
+        )
+    ):
+        comment.ticket_id, comment.merged_from_id = target.id, ticket.id
+        moved_comments += 1
+    for attachment in session.scalars(
+        select(TicketAttachment).where(
+            TicketAttachment.ticket_id == ticket.id, TicketAttachment.deleted_at.is_(None)
+        )
+    ):
+        attachment.ticket_id = target.id
+        moved_attachments += 1
     target.comment_count += ticket.comment_count
     target.internal_note_count += ticket.internal_note_count
     target.attachment_count += ticket.attachment_count
@@ -1144,8 +1142,8 @@ def merge(
         direction="from",
         otherId=str(ticket.id),
         otherNumber=ticket.number,
-        comments=getattr(moved_comments, "rowcount", 0),
-        attachments=getattr(moved_attachments, "rowcount", 0),
+        comments=moved_comments,
+        attachments=moved_attachments,
         note=note,
     )
     record(
@@ -1240,7 +1238,7 @@ def _day_end(value: datetime | date) -> datetime:
 
 def _tag_filter(dialect: str, tag: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return Ticket.tags.op("@>")(func.jsonb_build_array(tag))  # type: ignore[no-any-return]
+        return Ticket.tags.op("@>")(func.jsonb_build_array(tag))
     each = func.json_each(Ticket.tags).table_valued("value")
     return select(each.c.value).where(each.c.value == tag).exists()
 

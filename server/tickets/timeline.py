@@ -43,18 +43,20 @@ def record(
     *,
     actor_id: uuid.UUID | None = None,
     internal: bool = False,
+    details: dict[str, Any] | None = None,
     **data: Any,
 ) -> TicketEvent:
     """Add one history entry to ``ticket`` in the caller's transaction.
 
     ``data`` must be JSON-serialisable (turn ids and datetimes into strings) and
-    uses camelCase keys, as the API shows it unchanged."""
+    uses camelCase keys, as the API shows it unchanged. ``details`` takes keys that
+    are not Python names (``from``, ``to``)."""
     event = TicketEvent(
         organization_id=ticket.organization_id,
         ticket_id=ticket.id,
         actor_id=actor_id,
         kind=kind,
-        data=data,
+        data={**(details or {}), **data},
         is_internal=internal,
         created_at=utcnow(),
     )
