@@ -1,0 +1,1 @@
+"""In-app notifications and their email copies, per each user's preferences."""
