@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,10 +18,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from common.enums import OrganizationStatus
 from server.core.config import Settings
 from server.core.db import Database, JobLease, utcnow
 from server.core.tenancy import ALL_TENANTS
 from server.mail import service as mail
+from server.organizations.models import Organization
+from server.sla import scan as sla_scan
 
 log = logging.getLogger(__name__)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -64,8 +68,55 @@ def deliver_email(db: Database, settings: Settings) -> None:
     run_exclusive(db, "mail.deliver", 55, work)
 
 
+SLA_SCAN_LEASE = "sla.scan"
+
+
+def scan_sla(db: Database, *, holder: str = HOLDER) -> dict[uuid.UUID, sla_scan.ScanResult] | None:
+    """The SLA scan of every active organization, one transaction each; None when
+    another process holds the lease (it runs this minute's scan)."""
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        if not take_lease(session, SLA_SCAN_LEASE, seconds=55, holder=holder):
+            return None
+        org_ids = list(
+            session.scalars(
+                select(Organization.id)
+                .where(Organization.status == OrganizationStatus.ACTIVE)
+                .order_by(Organization.id)
+            )
+        )
+    results: dict[uuid.UUID, sla_scan.ScanResult] = {}
+    for org_id in org_ids:
+        try:
+            with db.transaction(tenant=org_id) as session:
+                # Renew the lease as we go: a long run keeps it, a lost one stops here.
+                if not take_lease(session, SLA_SCAN_LEASE, seconds=55, holder=holder):
+                    break
+                results[org_id] = result = sla_scan.scan(session, org_id, utcnow())
+        except Exception:
+            log.exception("SLA scan failed for organization %s", org_id)
+            continue
+        if result.warned or result.breached or result.escalated:
+            log.info(
+                "SLA scan %s: %s warned, %s breached, %s escalated",
+                org_id,
+                result.warned,
+                result.breached,
+                result.escalated,
+            )
+    return results
+
+
 def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        scan_sla,
+        "interval",
+        seconds=60,
+        args=[db],
+        id=SLA_SCAN_LEASE,
+        max_instances=1,
+        coalesce=True,
+    )
     if settings.smtp_configured:
         scheduler.add_job(
             deliver_email,
