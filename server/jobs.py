@@ -25,6 +25,7 @@ from server.core.tenancy import ALL_TENANTS
 from server.mail import service as mail
 from server.organizations.models import Organization
 from server.sla import scan as sla_scan
+from server.tickets import automation as ticket_automation
 
 log = logging.getLogger(__name__)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -72,8 +73,9 @@ SLA_SCAN_LEASE = "sla.scan"
 
 
 def scan_sla(db: Database, *, holder: str = HOLDER) -> dict[uuid.UUID, sla_scan.ScanResult] | None:
-    """The SLA scan of every active organization, one transaction each; None when
-    another process holds the lease (it runs this minute's scan)."""
+    """The SLA scan of every active organization, one transaction each, followed by
+    the waiting-on-requester reminders and auto-close; None when another process
+    holds the lease (it runs this minute's scan)."""
     with db.transaction(tenant=ALL_TENANTS) as session:
         if not take_lease(session, SLA_SCAN_LEASE, seconds=55, holder=holder):
             return None
@@ -92,9 +94,17 @@ def scan_sla(db: Database, *, holder: str = HOLDER) -> dict[uuid.UUID, sla_scan.
                 if not take_lease(session, SLA_SCAN_LEASE, seconds=55, holder=holder):
                     break
                 results[org_id] = result = sla_scan.scan(session, org_id, utcnow())
+                waiting = ticket_automation.run_waiting_rules(session, org_id, utcnow())
         except Exception:
             log.exception("SLA scan failed for organization %s", org_id)
             continue
+        if waiting.reminded or waiting.closed:
+            log.info(
+                "waiting on requester %s: %s reminded, %s closed",
+                org_id,
+                waiting.reminded,
+                waiting.closed,
+            )
         if result.warned or result.breached or result.escalated:
             log.info(
                 "SLA scan %s: %s warned, %s breached, %s escalated",
