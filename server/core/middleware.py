@@ -79,9 +79,17 @@ async def _send_error(send: Send, status: int, code: str, message: str, request_
 
 
 class RequestEnvelopeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        own_body_limit_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        #: exact paths whose route limits its own body (file uploads): not capped here
+        self.own_body_limit_paths = own_body_limit_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,8 +108,9 @@ class RequestEnvelopeMiddleware:
         path: str = scope.get("path", "")
 
         limit = self.max_body_bytes
+        capped = path not in self.own_body_limit_paths
         declared = headers.get(b"content-length")
-        too_large = declared is not None and declared.isdigit() and int(declared) > limit
+        too_large = capped and declared is not None and declared.isdigit() and int(declared) > limit
         received = 0
 
         async def capped_receive() -> Message:
@@ -148,7 +157,7 @@ class RequestEnvelopeMiddleware:
                     request_id,
                 )
             else:
-                await self.app(scope, capped_receive, send_with_headers)
+                await self.app(scope, capped_receive if capped else receive, send_with_headers)
         finally:
             state = scope.get("state", {})
             caller = state.get("caller")

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork
+from pydantic import Field, IPvAnyNetwork, field_validator
 
 from server.core.schemas import ApiInput, ApiModel
+from server.uploads.sniff import DEFAULT_ALLOWED_TYPES, SUPPORTED_TYPES, UploadMimeType
 
 VirusScanMode = Literal["metadata_only", "clamav_ready", "external_provider"]
+UPLOAD_DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+UPLOAD_CEILING_BYTES = 100 * 1024 * 1024
+UPLOAD_MIN_BYTES = 1024
 
 
 class SecurityPolicy(ApiModel):
@@ -26,6 +30,15 @@ class SecurityPolicy(ApiModel):
     suspicious_login_alerts: bool = True
     upload_virus_scan_mode: VirusScanMode = "metadata_only"
     data_export_review_required: bool = False
+    #: largest file one upload may carry (bytes)
+    upload_max_bytes: int = Field(
+        default=UPLOAD_DEFAULT_MAX_BYTES, ge=UPLOAD_MIN_BYTES, le=UPLOAD_CEILING_BYTES
+    )
+    #: content types users may upload; each is verified against the file's bytes
+    upload_allowed_mime_types: list[UploadMimeType] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_TYPES),
+        max_length=len(SUPPORTED_TYPES),
+    )
 
 
 class SecurityPolicyUpdate(ApiInput):
@@ -46,6 +59,22 @@ class SecurityPolicyUpdate(ApiInput):
     suspicious_login_alerts: bool | None = None
     upload_virus_scan_mode: VirusScanMode | None = None
     data_export_review_required: bool | None = None
+    upload_max_bytes: int | None = Field(
+        default=None,
+        ge=UPLOAD_MIN_BYTES,
+        le=UPLOAD_CEILING_BYTES,
+        description="Largest file one upload may carry, in bytes (at most 100 MiB)",
+    )
+    upload_allowed_mime_types: list[UploadMimeType] | None = Field(
+        default=None,
+        max_length=len(SUPPORTED_TYPES),
+        description="Content types users may upload; an empty list allows no uploads",
+    )
+
+    @field_validator("upload_allowed_mime_types")
+    @classmethod
+    def _unique_types(cls, value: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(value)) if value is not None else None
 
 
 class SecuritySettingsOut(ApiModel):
