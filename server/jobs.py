@@ -26,6 +26,7 @@ from server.mail import service as mail
 from server.organizations.models import Organization
 from server.sla import scan as sla_scan
 from server.tickets import automation as ticket_automation
+from server.uploads import service as uploads
 
 log = logging.getLogger(__name__)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -124,6 +125,15 @@ def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
         seconds=60,
         args=[db],
         id=SLA_SCAN_LEASE,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        uploads.cleanup_job,
+        "interval",
+        seconds=600,
+        args=[db, settings],
+        id="uploads.cleanup",
         max_instances=1,
         coalesce=True,
     )

@@ -56,6 +56,7 @@ FIELD_EXAMPLES: dict[str, Any] = {
     "slug": lambda: f"sample-{next(_counter)}",
     "password": lambda: "Sample-password-42",
     "newPassword": lambda: "Sample-password-42",
+    "mimeType": lambda: "image/png",
 }
 
 

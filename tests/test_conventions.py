@@ -16,7 +16,15 @@ import pytest
 from common.enums import Role
 from tests.conftest import Tenant, World, assert_error
 
-PAGINATION_KEYS = {"page", "perPage", "total", "totalPages", "hasNext", "hasPrev"}
+PAGINATION_KEYS = {
+    "page",
+    "perPage",
+    "total",
+    "totalPages",
+    "hasNext",
+    "hasPrev",
+    "totalCapped",
+}
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -68,6 +76,7 @@ def test_list_envelope_and_pagination(client: httpx.Client, tenant: Tenant) -> N
         "totalPages": 2,
         "hasNext": True,
         "hasPrev": False,
+        "totalCapped": False,
     }
     last = client.get(
         "/api/users", params={"perPage": 2, "page": 2}, headers=tenant.admin.headers
@@ -111,6 +120,7 @@ def test_empty_list_pagination(client: httpx.Client, tenant: Tenant) -> None:
             "totalPages": 0,
             "hasNext": False,
             "hasPrev": False,
+            "totalCapped": False,
         },
     }
 

@@ -768,3 +768,72 @@ def test_a_filter_value_the_model_refuses_is_a_422(client: httpx.Client, desk: D
         422,
         "VALIDATION_ERROR",
     )
+
+
+# --- attachments ----------------------------------------------------------------------
+
+
+def _upload(client: httpx.Client, who: Account, name: str, content: bytes, mime: str) -> str:
+    intent = _ok(
+        client.post(
+            "/api/uploads/presign",
+            json={"fileName": name, "mimeType": mime, "sizeBytes": len(content),
+                  "purpose": "TICKET_ATTACHMENT"},
+            headers=who.headers,
+        ),
+        201,
+    )  # fmt: skip
+    _ok(client.put(intent["uploadUrl"], content=content, headers={"Content-Type": mime}))
+    return str(intent["storageKey"])
+
+
+def test_attachments_are_private_to_who_may_see_the_ticket(
+    client: httpx.Client, desk: Desk
+) -> None:
+    import hashlib
+
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    photo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    key = _upload(client, desk.requester, "../../etc/projector.png", photo, "image/png")
+    public = _ok(client.post(f"{url}/attachments", json={"storageKey": key},
+                             headers=desk.requester.headers), 201)  # fmt: skip
+    assert public["fileName"] == "projector.png"
+    assert public["sha256"] == hashlib.sha256(photo).hexdigest()
+    # the same upload cannot be attached twice
+    assert client.post(f"{url}/attachments", json={"storageKey": key},
+                       headers=desk.requester.headers).status_code in (409, 422)  # fmt: skip
+    log = b"port 12 flapping\n"
+    note_key = _upload(client, desk.agent, "switch.log", log, "text/plain")
+    internal = _ok(
+        client.post(f"{url}/attachments", json={"storageKey": note_key, "isInternal": True},
+                    headers=desk.agent.headers),
+        201,
+    )  # fmt: skip
+
+    download = client.get(
+        f"{url}/attachments/{public['id']}/download", headers=desk.requester.headers
+    )
+    assert download.status_code == 200 and download.content == photo
+    assert "attachment" in download.headers["content-disposition"]
+    assert _ok(client.get(url, headers=desk.requester.headers))["attachmentCount"] == 2
+    seen = _ok(client.get(f"{url}/attachments", headers=desk.requester.headers))
+    assert [a["id"] for a in seen] == [public["id"]]
+    assert_error(
+        client.get(f"{url}/attachments/{internal['id']}/download", headers=desk.requester.headers),
+        404,
+    )
+    staff = client.get(f"{url}/attachments/{internal['id']}/download", headers=desk.agent.headers)
+    assert staff.status_code == 200 and staff.content == log
+    # someone who may not see the ticket gets nothing
+    assert_error(
+        client.get(f"{url}/attachments/{public['id']}/download", headers=desk.neighbour.headers),
+        404,
+    )
+    # a requester cannot add an internal attachment
+    other_key = _upload(client, desk.requester, "more.png", photo, "image/png")
+    assert_error(
+        client.post(f"{url}/attachments", json={"storageKey": other_key, "isInternal": True},
+                    headers=desk.requester.headers),
+        403,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from common.tickets import Priority, TicketType
 from common.workflow import StatusCategory, TicketStatus
 from server.auth.deps import RequestContext, access
 from server.core.db import utcnow
-from server.core.errors import ApiError, PermissionDenied
+from server.core.errors import ApiError, NotFound, PermissionDenied
 from server.core.listing import ListParams, ListQuery, paginate
 from server.core.routing import api_router
 from server.core.schemas import DataResponse, ListResponse
@@ -48,6 +48,7 @@ from server.tickets.schemas import (
     TransitionOut,
     WaitingRunOut,
 )
+from server.uploads.models import Upload
 
 router = api_router(prefix="/api/tickets", tags=["Tickets"])
 settings_router = api_router(prefix="/api/ticket-settings", tags=["Tickets"])
@@ -314,13 +315,10 @@ def download_attachment(ctx: Reader, id: uuid.UUID, attachment_id: uuid.UUID) ->
 
     ticket = service.get_visible(ctx.session, ctx.caller, id)
     attachment = service.get_attachment(ctx.session, ctx.caller, ticket, attachment_id)
-    path = uploads.path_of(ctx.session, attachment.upload_id)
-    return FileResponse(
-        path,
-        media_type=attachment.mime_type,
-        filename=attachment.file_name,
-        content_disposition_type="attachment",
-    )
+    upload = ctx.session.get(Upload, attachment.upload_id)
+    if upload is None:
+        raise NotFound("File")
+    return uploads.download_response(upload, data_dir=ctx.settings.data_dir)
 
 
 # --- assignment and workflow -----------------------------------------------------------

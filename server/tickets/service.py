@@ -48,7 +48,8 @@ from server.organizations.models import Department
 from server.routing import service as routing
 from server.sites.models import Building, Room, Site
 from server.sla import service as sla
-from server.teams.models import Team, TeamMember
+from server.teams import service as teams
+from server.teams.models import Team
 from server.tickets import search
 from server.tickets.models import (
     Ticket,
@@ -92,12 +93,6 @@ def sees_internal(caller: Caller) -> bool:
     return caller.role.is_staff
 
 
-def _my_teams(user_id: uuid.UUID) -> Select[Any]:
-    return select(TeamMember.team_id).where(
-        TeamMember.user_id == user_id, TeamMember.deleted_at.is_(None)
-    )
-
-
 def visible_filter(caller: Caller) -> ColumnElement[bool]:
     """Which of the organization's tickets the caller may see.
 
@@ -112,7 +107,7 @@ def visible_filter(caller: Caller) -> ColumnElement[bool]:
         return or_(
             own,
             Ticket.assignee_id == caller.user_id,
-            Ticket.team_id.in_(_my_teams(caller.user_id)),
+            Ticket.team_id.in_(teams.teams_of(caller.user_id)),
         )
     return own
 
@@ -150,14 +145,13 @@ def capacities(session: Session, caller: Caller | None, ticket: Ticket) -> set[C
         held.add(Capacity.AGENT)
     if caller.role.is_staff and (
         ticket.assignee_id == caller.user_id
-        or (ticket.team_id is not None and ticket.team_id in _team_ids(session, caller.user_id))
+        or (
+            ticket.team_id is not None
+            and ticket.team_id in teams.team_ids_of(session, caller.user_id)
+        )
     ):
         held.add(Capacity.ASSIGNEE)
     return held
-
-
-def _team_ids(session: Session, user_id: uuid.UUID) -> set[uuid.UUID]:
-    return set(session.scalars(_my_teams(user_id)))
 
 
 def transitions_for(session: Session, caller: Caller, ticket: Ticket) -> list[Transition]:
@@ -582,13 +576,7 @@ def _set_assignment(
         _move(session, ticket, TicketStatus.OPEN, "unassign", actor_id=actor_id, note=None)
     recipients = [assignee_id] if assignee_id and assignee_id != before[0] else []
     if team_id and team_id != before[1] and not assignee_id:
-        recipients += list(
-            session.scalars(
-                select(TeamMember.user_id).where(
-                    TeamMember.team_id == team_id, TeamMember.deleted_at.is_(None)
-                )
-            )
-        )
+        recipients += teams.member_ids_of(session, team_id)
     if recipients:
         notifications.notify(
             session,
@@ -912,7 +900,7 @@ def add_attachment(
     if internal and not sees_internal(caller):
         raise PermissionDenied("Only staff can add internal attachments")
     _refuse_if_closed(ticket)
-    upload = uploads.claim(session, caller, storage_key, "TICKET_ATTACHMENT")
+    upload = uploads.claim(session, caller, storage_key, "TICKET_ATTACHMENT", ticket_id=ticket.id)
     attachment = TicketAttachment(
         organization_id=ticket.organization_id,
         ticket_id=ticket.id,

@@ -41,6 +41,14 @@ def seed(domain: DomainSeed) -> None:
     domain.ok(
         client.post(f"{url}/internal-notes", json={"body": f"{marker} note"}, headers=agent), 201
     )
+    domain.ok(
+        client.post(
+            f"{url}/attachments",
+            json={"storageKey": domain.made["uploads"][0]["storageKey"], "isInternal": True},
+            headers=agent,
+        ),
+        201,
+    )
     domain.ok(client.post(f"{url}/blockers", json={"blockerId": second["id"]}, headers=agent), 201)
     domain.ok(
         client.patch(
