@@ -61,7 +61,9 @@ class Upload(IdMixin, TimestampMixin, TenantMixin, Base):
         ForeignKey("tickets.id", ondelete="SET NULL"), default=None
     )
     #: no foreign key yet: the assets domain adds it with its table
-    asset_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="SET NULL"), default=None
+    )
     #: set once, when a feature takes the file (an attachment, an import)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -1,0 +1,1 @@
+"""Parts inventory: the catalogue, stock locations, and stock as a ledger of movements."""
