@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -170,19 +171,43 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
     from server.core.tenancy import ALL_TENANTS
-    from server.seed import DEMO_PASSWORD, ensure_super_admin, seed_demo
+    from server.seed import (
+        DEMO_PASSWORD,
+        ensure_super_admin,
+        generate_load,
+        populate_demo,
+        seed_demo,
+    )
 
     db = _database(settings)
     with db.transaction(tenant=ALL_TENANTS) as session:
-        org, logins = seed_demo(session)
+        org, logins, created = seed_demo(session)
         ensure_super_admin(session, "platform@district-resolve.example", DEMO_PASSWORD)
-        print(f"demo district: {org.name} (slug {org.slug})")
-        print("demo logins:")
-        print(f"  {'super_admin':12} platform@district-resolve.example  {DEMO_PASSWORD}")
-        for login in logins:
-            print(f"  {login.role:12} {login.email:34} {login.password}")
+        org_id, org_name, org_slug = org.id, org.name, org.slug
+    if created:
+        made = populate_demo(db, org_id, demo_tickets=args.demo_tickets)
+        print("demo data: " + ", ".join(f"{n} {what}" for what, n in made.items()))
+    if args.tickets or args.assets:
+        started = time.monotonic()
+        generate_load(db, org_id, tickets=args.tickets, assets=args.assets)
+        print(
+            f"load data: {args.tickets} tickets, {args.assets} assets "
+            f"in {time.monotonic() - started:.0f} s"
+        )
+    print(f"demo district: {org_name} (slug {org_slug})")
+    print("demo logins:")
+    print(f"  {'super_admin':12} platform@district-resolve.example  {DEMO_PASSWORD}")
+    for login in logins:
+        print(f"  {login.role:12} {login.email:34} {login.password}")
     return 0
 
 
@@ -260,6 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     user.set_defaults(func=cmd_create_user)
 
     seed = sub.add_parser("seed-demo", help="create the demo district (idempotent)")
+    seed.add_argument(
+        "--demo-tickets",
+        type=_count,
+        default=300,
+        help="realistic tickets made through the services (first run only)",
+    )
+    seed.add_argument(
+        "--tickets", type=_count, default=0, help="bulk-add this many more tickets for load tests"
+    )
+    seed.add_argument(
+        "--assets", type=_count, default=0, help="bulk-add this many more assets for load tests"
+    )
     seed.set_defaults(func=cmd_seed_demo)
 
     export = sub.add_parser("export-openapi", help="print or write the OpenAPI document")

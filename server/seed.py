@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -9,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from common.enums import Role
 from server.auth.service import set_password
+from server.core.db import Database
 from server.organizations.models import Department, Organization, OrganizationDomain
 from server.sites.models import Building, Room, Site
 from server.users.models import User
@@ -87,10 +90,12 @@ USERS = [
 ]
 
 
-def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin]]:
-    """Create the demo district when it is missing; the session must be bound to all tenants."""
+def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin], bool]:
+    """Create the demo district when it is missing (the session must be bound to all
+    tenants); says whether it was made now, so its data is added only once."""
     org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
     domain = "maplewood.k12.example"
+    created = org is None
     if org is None:
         org = Organization(
             name="Maplewood Unified School District",
@@ -157,7 +162,7 @@ def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin]]:
     logins = [
         DemoLogin(role.value, f"{local}@{domain}", DEMO_PASSWORD) for role, local, *_ in USERS
     ]
-    return org, logins
+    return org, logins, created
 
 
 def ensure_super_admin(session: Session, email: str, password: str) -> User:
@@ -174,3 +179,79 @@ def ensure_super_admin(session: Session, email: str, password: str) -> User:
         session.add(user)
         session.flush()
     return user
+
+
+def populate_demo(db: Database, organization_id: uuid.UUID, *, demo_tickets: int = 300,
+                  rng_seed: int = 2026) -> dict[str, int]:  # fmt: skip
+    """Fill a freshly made demo district, one domain per transaction, each bound to
+    the organization as a request would be: teams and routing, the school calendar
+    and SLA rules, assets, inventory, vendors and orders, then tickets (which the
+    routing and SLA rules shape)."""
+    from server.assets import demo as assets_demo
+    from server.inventory import demo as inventory_demo
+    from server.inventory import procurement_demo
+    from server.routing import demo as routing_demo
+    from server.sla import demo as sla_demo
+    from server.tickets import demo as tickets_demo
+
+    rng = random.Random(rng_seed)
+    made: dict[str, int] = {}
+
+    def org(session: Session) -> Organization:
+        found = session.get(Organization, organization_id)
+        assert found is not None
+        return found
+
+    def users(session: Session) -> list[User]:
+        return list(session.scalars(select(User).where(User.deleted_at.is_(None))))
+
+    with db.transaction(tenant=organization_id) as session:
+        made["teams"] = len(routing_demo.seed_demo(session, org(session)))
+        sla_demo.seed_demo(session, org(session))
+    with db.transaction(tenant=organization_id) as session:
+        rooms = list(session.scalars(select(Room)))
+        made["assets"] = assets_demo.seed_demo(session, org(session), rooms, users(session), rng)
+    with db.transaction(tenant=organization_id) as session:
+        people = users(session)
+        technicians = [u for u in people if u.role is Role.TECHNICIAN]
+        owner = next((u for u in people if u.role is Role.AGENT), None)
+        inventory = inventory_demo.seed_demo(
+            session,
+            organization=org(session),
+            buildings=list(session.scalars(select(Building).order_by(Building.name))),
+            sites=list(session.scalars(select(Site))),
+            technicians=technicians,
+            rng=rng,
+            departments={d.name: d for d in session.scalars(select(Department))},
+            owner=owner,
+        )
+        made["parts"] = len(inventory.parts)
+        locations = [
+            loc for loc in [inventory.warehouse, *inventory.closets, *inventory.vans] if loc
+        ]
+        procurement_demo.seed_demo(session, org(session), inventory.parts, locations, people, rng)
+    with db.transaction(tenant=organization_id) as session:
+        made["tickets"] = tickets_demo.seed_demo(session, organization_id, rng, count=demo_tickets)
+    return made
+
+
+def generate_load(db: Database, organization_id: uuid.UUID, *, tickets: int = 0, assets: int = 0,
+                  rng_seed: int = 7) -> None:  # fmt: skip
+    """Bulk-add ``tickets`` and ``assets`` for load tests, in batches of their own
+    transactions so a million rows do not sit in one."""
+    from server.assets import demo as assets_demo
+    from server.tickets import demo as tickets_demo
+
+    rng = random.Random(rng_seed)
+    batch = 50_000
+    done = 0
+    while done < tickets:
+        with db.transaction(tenant=organization_id) as session:
+            done += tickets_demo.generate(session, organization_id, min(batch, tickets - done), rng)
+    if assets:
+        with db.transaction(tenant=organization_id) as session:
+            found = session.get(Organization, organization_id)
+            assert found is not None
+            rooms = list(session.scalars(select(Room)))
+            users = list(session.scalars(select(User).where(User.deleted_at.is_(None))))
+            assets_demo.seed_demo(session, found, rooms, users, rng, assets, with_history=False)

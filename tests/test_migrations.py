@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from server.core.db import make_engine
-from server.migrations import alembic_config, head_revision, upgrade
+from server.migrations import alembic_config, head_revision, include_object, upgrade
 from server.models import Base
 
 
@@ -20,7 +20,9 @@ def test_models_and_migrations_agree(scratch_url: str) -> None:
     engine = make_engine(scratch_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            )
             diff = compare_metadata(context, Base.metadata)
         assert diff == [], f"models differ from migrations; write a migration: {diff}"
     finally:

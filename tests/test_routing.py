@@ -1037,7 +1037,7 @@ def test_demo_district_routes_its_tickets(db: Database) -> None:
     from server.teams.models import Team, TeamMember
 
     with db.transaction(tenant=ALL_TENANTS) as session:
-        org, _logins = seed.seed_demo(session)
+        org, _logins, _created = seed.seed_demo(session)
         teams = demo.seed_demo(session, org)
         demo.seed_demo(session, org)  # a second start changes nothing
         assert (

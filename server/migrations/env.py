@@ -3,6 +3,7 @@ from __future__ import annotations
 from alembic import context
 
 from server.core.db import make_engine
+from server.migrations import include_object
 from server.models import Base
 
 config = context.config
@@ -14,6 +15,7 @@ def run_migrations_offline() -> None:
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
+        include_object=include_object,
         render_as_batch=True,
     )
     with context.begin_transaction():
@@ -31,6 +33,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,  # SQLite alters tables by copying them
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from common.enums import Role
@@ -200,7 +200,8 @@ def _one(
     desk, worker, asker = caller_for(agent), caller_for(tech), caller_for(requester)
     if goal is not TicketStatus.NEW and goal is not TicketStatus.CANCELLED:
         if goal is TicketStatus.OPEN:
-            service.transition(session, ticket, TicketStatus.OPEN, caller=desk)
+            if ticket.status == TicketStatus.NEW.value:  # routing may have assigned it
+                service.transition(session, ticket, TicketStatus.OPEN, caller=desk)
         else:
             service.assign(session, desk, ticket, fields={"assignee_id"}, assignee_id=tech.id,
                            team_id=ticket.team_id, note=None)  # fmt: skip
@@ -244,12 +245,8 @@ def _age(session: Session, ticket: Ticket, rng: random.Random) -> None:
         if isinstance(value, datetime):
             setattr(ticket, name, value - delta)
     for model in (TicketEvent, TicketComment):
-        session.execute(
-            update(model)
-            .where(model.ticket_id == ticket.id)
-            .values(created_at=model.created_at - delta)
-            .execution_options(synchronize_session=False)
-        )
+        for row in session.scalars(select(model).where(model.ticket_id == ticket.id)):
+            row.created_at = row.created_at - delta
 
 
 def generate(

@@ -567,12 +567,13 @@ def _set_assignment(
         team={"from": _jsonable(before[1]), "to": _jsonable(team_id)},
         note=note,
     )
-    # The status follows: a ticket in the queue that gets an owner is assigned,
-    # an assigned ticket that loses every owner goes back to the queue.
+    # The status follows the person: a ticket in the queue that gets a technician is
+    # assigned, one that loses its technician goes back to the queue. A team alone
+    # is a queue, so the ticket stays new or open in that team's queue.
     status = TicketStatus(ticket.status)
-    if (assignee_id or team_id) and status in (TicketStatus.NEW, TicketStatus.OPEN):
+    if assignee_id and status in (TicketStatus.NEW, TicketStatus.OPEN):
         _move(session, ticket, TicketStatus.ASSIGNED, "assign", actor_id=actor_id, note=None)
-    elif not (assignee_id or team_id) and status is TicketStatus.ASSIGNED:
+    elif not assignee_id and status is TicketStatus.ASSIGNED:
         _move(session, ticket, TicketStatus.OPEN, "unassign", actor_id=actor_id, note=None)
     recipients = [assignee_id] if assignee_id and assignee_id != before[0] else []
     if team_id and team_id != before[1] and not assignee_id:
