@@ -5,7 +5,10 @@ request = function()
   local body = string.format(
     '{"title":"Projector dead in room %d","description":"No picture","category":"Audio/Visual"}',
     counter % 400)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end  -- keeps -H Authorization
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", nil, headers, body)
 end
 
 done = function(summary, latency, requests)
