@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from common import __version__
+from server.assets.routes import ROUTERS as ASSET_ROUTERS
 from server.audit.routes import router as audit_router
 from server.auth.routes import router as auth_router
 from server.auth.routes import tokens as tokens_router
@@ -24,10 +25,25 @@ from server.core.logging import configure_logging
 from server.core.middleware import RequestEnvelopeMiddleware
 from server.core.ratelimit import RateLimiter
 from server.core.routing import UnitOfWorkRoute
+from server.inventory.procurement_routes import purchase_orders, vendors
+from server.inventory.routes import ROUTERS as INVENTORY_ROUTERS
+from server.inventory.ticket_parts import router as ticket_parts_router
+from server.notifications.routes import router as notifications_router
 from server.organizations.routes import departments, organizations
 from server.platform.routes import router as platform_router
+from server.routing.routes import rule_sets as routing_rule_sets
+from server.routing.routes import rules as routing_rules
 from server.security.routes import router as security_router
 from server.sites.routes import buildings, rooms, sites
+from server.sla.routes import automation as sla_automation
+from server.sla.routes import calendars as business_calendars
+from server.sla.routes import rules as sla_rules
+from server.teams.routes import router as teams_router
+from server.tickets.routes import automation_router as ticket_automation_router
+from server.tickets.routes import router as tickets_router
+from server.tickets.routes import settings_router as ticket_settings_router
+from server.uploads.routes import OWN_BODY_LIMIT_PATHS
+from server.uploads.routes import router as uploads_router
 from server.users.routes import me_router
 from server.users.routes import router as users_router
 
@@ -51,9 +67,25 @@ ROUTERS = (
     sites,
     buildings,
     rooms,
+    teams_router,
+    routing_rules,
+    routing_rule_sets,
     security_router,
     audit_router,
     platform_router,
+    uploads_router,
+    *ASSET_ROUTERS,
+    notifications_router,
+    tickets_router,
+    ticket_settings_router,
+    ticket_automation_router,
+    ticket_parts_router,
+    *INVENTORY_ROUTERS,
+    vendors,
+    purchase_orders,
+    sla_rules,
+    business_calendars,
+    sla_automation,
 )
 
 
@@ -97,7 +129,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(router)
     _install_docs(app)
     _install_version_redirect(app)
-    app.add_middleware(RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestEnvelopeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        own_body_limit_paths=OWN_BODY_LIMIT_PATHS,
+    )
     _add_security_scheme(app)
     return app
 

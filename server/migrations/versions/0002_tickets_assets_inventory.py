@@ -5,7 +5,7 @@ so this revision keeps making what it made when it was written.
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 18:23:45.593521
+Create Date: 2026-11-23 18:33:09.511869
 """
 
 from collections.abc import Sequence
@@ -798,6 +798,12 @@ def upgrade() -> None:
             ["asset_status_labels.id"],
             name=op.f("fk_assets_status_label_id_asset_status_labels"),
             ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["vendor_id"],
+            ["vendors.id"],
+            name=op.f("fk_assets_vendor_id_vendors"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
     )
