@@ -616,6 +616,7 @@ def test_etag_and_if_none_match(client: httpx.Client, desk: Desk) -> None:
             url, json={"priority": "low"}, headers={**desk.agent.headers, "If-Match": etag}
         ),
         412,
+        "PRECONDITION_FAILED",
     )
     assert _ok(client.get(url, headers=desk.agent.headers))["priority"] == "high"
 

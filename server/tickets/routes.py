@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Query, Response
 from fastapi.responses import FileResponse
 
 from common.enums import Role
+from common.errors import ErrorCode
 from common.tickets import Priority, TicketType
 from common.workflow import StatusCategory, TicketStatus
 from server.auth.deps import RequestContext, access
@@ -15,7 +16,7 @@ from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound, PermissionDenied
 from server.core.listing import ListParams, ListQuery, paginate
 from server.core.routing import api_router
-from server.core.schemas import DataResponse, ListResponse
+from server.core.schemas import DataResponse, ErrorResponse, ListResponse
 from server.core.tenancy import Caller
 from server.organizations.models import Organization
 from server.tickets import automation, service
@@ -107,6 +108,7 @@ def _check_if_match(ticket: Ticket, caller: Caller, if_match: str | None) -> Non
     ):
         raise ApiError(
             "The ticket changed since you read it; reload it and try again",
+            code=ErrorCode.PRECONDITION_FAILED,
             status_code=412,
             details={"currentETag": _etag(ticket, caller)},
         )
@@ -222,7 +224,11 @@ def get_ticket(
     return _respond(ctx, ticket, response)
 
 
-@router.patch("/{id}", summary="Update tenant-scoped ticket fields.")
+@router.patch(
+    "/{id}",
+    summary="Update tenant-scoped ticket fields.",
+    responses={412: {"model": ErrorResponse, "description": "If-Match names an older version"}},
+)
 def update_ticket(
     ctx: Writer,
     id: uuid.UUID,
