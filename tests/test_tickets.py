@@ -838,3 +838,30 @@ def test_attachments_are_private_to_who_may_see_the_ticket(
                     headers=desk.requester.headers),
         403,
     )  # fmt: skip
+
+
+def test_the_cost_rolls_up_parts_and_time(client: httpx.Client, db: Database, desk: Desk) -> None:
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    _ok(client.patch("/api/ticket-settings", json={"laborRateCentsPerHour": 6000},
+                     headers=desk.admin.headers))  # fmt: skip
+    _ok(client.post(f"{url}/comments", json={"body": "Swapped the lamp", "minutesWorked": 45},
+                    headers=desk.agent.headers), 201)  # fmt: skip
+    with db.transaction(tenant=desk.tenant.id) as session:
+        session.execute(
+            update(Ticket).where(Ticket.id == uuid.UUID(ticket["id"])).values(parts_cost_cents=8999)
+        )
+    cost = _ok(client.get(url, headers=desk.agent.headers))["cost"]
+    assert cost == {
+        "partsCents": 8999,
+        "minutesWorked": 45,
+        "laborRateCentsPerHour": 6000,
+        "laborCents": 4500,
+        "totalCents": 13499,
+    }
+    # a requester's comment cannot claim time worked
+    assert_error(
+        client.post(f"{url}/comments", json={"body": "me too", "minutesWorked": 5},
+                    headers=desk.requester.headers),
+        403,
+    )  # fmt: skip

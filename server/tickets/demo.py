@@ -244,9 +244,10 @@ def _age(session: Session, ticket: Ticket, rng: random.Random) -> None:
         value = getattr(ticket, name)
         if isinstance(value, datetime):
             setattr(ticket, name, value - delta)
-    for model in (TicketEvent, TicketComment):
-        for row in session.scalars(select(model).where(model.ticket_id == ticket.id)):
-            row.created_at = row.created_at - delta
+    for event in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)):
+        event.created_at -= delta
+    for note in session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id)):
+        note.created_at -= delta
 
 
 def generate(

@@ -38,6 +38,7 @@ from server.tickets.schemas import (
     SearchFilters,
     SetSlaBody,
     StatusBody,
+    TicketCost,
     TicketCreate,
     TicketDetailOut,
     TicketOut,
@@ -79,13 +80,29 @@ def _detail(ctx: RequestContext, ticket: Ticket) -> TicketDetailOut:
         TransitionOut(name=t.name, target=t.target, description=t.description)
         for t in service.transitions_for(ctx.session, ctx.caller, ticket)
     ]
+    rate = automation.settings_of(_organization_of(ctx, ticket)).labor_rate_cents_per_hour
+    labor = round(ticket.minutes_worked * rate / 60)
+    cost = TicketCost(
+        parts_cents=ticket.parts_cost_cents,
+        minutes_worked=ticket.minutes_worked,
+        labor_rate_cents_per_hour=rate,
+        labor_cents=labor,
+        total_cents=ticket.parts_cost_cents + labor,
+    )
     return TicketDetailOut(
         **base,
+        cost=cost,
         available_transitions=transitions,
         blocked_by=refs["blocked_by"],
         blocking=refs["blocking"],
         children=refs["children"],
     )
+
+
+def _organization_of(ctx: RequestContext, ticket: Ticket) -> Organization:
+    org = ctx.session.get(Organization, ticket.organization_id)
+    assert org is not None  # a ticket's organization exists while the ticket does
+    return org
 
 
 def _etag(ticket: Ticket, caller: Caller) -> str:

@@ -77,7 +77,18 @@ class TransitionOut(ApiModel):
     description: str
 
 
+class TicketCost(ApiModel):
+    """What the ticket has cost: parts used plus time worked at the organization's rate."""
+
+    parts_cents: int
+    minutes_worked: int
+    labor_rate_cents_per_hour: int
+    labor_cents: int
+    total_cents: int
+
+
 class TicketDetailOut(TicketOut):
+    cost: TicketCost
     #: what the caller may do next (buttons in the desktop app)
     available_transitions: list[TransitionOut]
     blocked_by: list[TicketRef]
@@ -330,6 +341,8 @@ class TicketSettings(ApiModel):
 
     waiting_reminder_days: int = Field(default=3, ge=1, le=60)
     waiting_auto_close_days: int = Field(default=7, ge=2, le=120)
+    #: what an hour of a technician's time costs, for the ticket's cost roll-up
+    labor_rate_cents_per_hour: int = Field(default=0, ge=0, le=10_000_000)
     #: suggested categories for forms and routing rules
     categories: list[CategoryOption] = Field(
         default_factory=lambda: [CategoryOption.model_validate(c) for c in DEFAULT_CATEGORIES],
@@ -347,6 +360,7 @@ class TicketSettingsUpdate(ApiInput):
     organization_id: str | None = Field(default=None, max_length=64)
     waiting_reminder_days: int | None = Field(default=None, ge=1, le=60)
     waiting_auto_close_days: int | None = Field(default=None, ge=2, le=120)
+    labor_rate_cents_per_hour: int | None = Field(default=None, ge=0, le=10_000_000)
     categories: list[CategoryOption] | None = Field(default=None, max_length=100)
 
 
