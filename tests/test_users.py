@@ -98,6 +98,7 @@ def test_list_filters_search_sort_and_pagination(world: World, client: httpx.Cli
         "totalPages": 3,
         "hasNext": True,
         "hasPrev": True,
+        "totalCapped": False,
     }
     desc = get(sort="-email", perPage=1).json()["data"]
     assert desc[0]["email"] == "u3@alpha.example"

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     rate_limit_login_address: str = "30/60"
     #: number of server processes sharing the budget when there is no Redis
     workers: int = Field(default=1, ge=1, le=64)
+    #: threads per process that run requests. Requests are mostly Python (CPU under
+    #: the GIL), so a few threads serve more per second than many fighting over it.
+    request_threads: int = Field(default=8, ge=1, le=200)
 
     background_jobs: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
