@@ -13,6 +13,8 @@ same run. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -113,6 +116,100 @@ def wrk(
     return {k: float(v) for k, v in (part.split("=") for part in match.group(1).split())}
 
 
+def bench_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
+    """The servers' environment: a scratch data directory, no rate limits or jobs,
+    and, for PostgreSQL, an emptied database."""
+    env = {
+        **os.environ,
+        "RESOLVE_DATA_DIR": str(data_dir),
+        "RESOLVE_RATE_LIMIT_ENABLED": "false",
+        "RESOLVE_BACKGROUND_JOBS": "false",
+    }
+    if database_url:
+        env["RESOLVE_DATABASE_URL"] = database_url
+        code = (
+            "from sqlalchemy import create_engine,text;import os;"
+            "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
+            "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
+            "c.execute(text('CREATE SCHEMA public'));c.commit()"
+        )
+        subprocess.run([str(BIN / "python"), "-c", code], env=env, check=True)
+    return env
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], workers: int, data_dir: Path) -> Iterator[Serving]:
+    """The real server and the trivial reference app, each with ``workers`` processes.
+
+    With two or more cores and one worker, both servers run on core 1 and wrk on
+    core 0, so the load generator does not eat the cores it measures."""
+    cpus = os.cpu_count() or 1
+    server_pin, load_pin = ("1", "0") if cpus >= 2 and workers == 1 else (None, None)
+    port, ref_port = free_port(), free_port()
+    server_cmd = [str(BIN / "resolve-server"), "serve", "--port", str(port),
+                  "--workers", str(workers)]  # fmt: skip
+    ref_cmd = [str(BIN / "uvicorn"), "bench.trivial_app:app", "--port", str(ref_port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    if server_pin:
+        server_cmd = ["taskset", "-c", server_pin, *server_cmd]
+        ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
+    procs = []
+    try:
+        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+        procs.append(subprocess.Popen(server_cmd, env=env, stdout=log, stderr=log, cwd=ROOT))
+        procs.append(subprocess.Popen(ref_cmd, env=env, cwd=ROOT))
+        base, reference = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ref_port}/ping"
+        wait_up(base + "/api/platform/health", procs[0])
+        wait_up(reference, procs[1])
+        yield Serving(base=base, reference=reference, load_pin=load_pin, pinned=bool(server_pin))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(20)
+
+
+@dataclasses.dataclass(frozen=True)
+class Serving:
+    base: str
+    #: the trivial route's address
+    reference: str
+    #: the core wrk runs on, when the servers are pinned to the other
+    load_pin: str | None
+    pinned: bool
+
+
+def measure(
+    targets: list[tuple[str, str, str | None, str | None]],
+    serving: Serving,
+    duration: int,
+    connections: int,
+) -> list[tuple[str, dict[str, float]]]:
+    """wrk each (name, url, token, lua script) after a short warm-up."""
+    results = []
+    for name, url, token, script in targets:
+        wrk(url, token, 2, connections, serving.load_pin, script=script)
+        results.append(
+            (name, wrk(url, token, duration, connections, serving.load_pin, script=script))
+        )
+    return results
+
+
+def print_table(title: str, results: list[tuple[str, dict[str, float]]]) -> None:
+    """The figures, each endpoint's ratio to the first row (the reference)."""
+    reference = results[0][1]["rps"]
+    width = max(len(name) for name, _ in results) + 2
+    print(f"\n{title}")
+    print(
+        f"{'endpoint':{width}} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}"
+    )
+    for name, r in results:
+        print(
+            f"{name:{width}} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
+            f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,107 +224,43 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
     data_dir = Path(tempfile.mkdtemp(prefix="resolve-bench-"))
-    env = {
-        **os.environ,
-        "RESOLVE_DATA_DIR": str(data_dir),
-        "RESOLVE_RATE_LIMIT_ENABLED": "false",
-        "RESOLVE_BACKGROUND_JOBS": "false",
-    }
-    if args.database_url:
-        env["RESOLVE_DATABASE_URL"] = args.database_url
-        subprocess.run(
-            [
-                str(BIN / "python"),
-                "-c",
-                "from sqlalchemy import create_engine,text;import os;"
-                "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
-                "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
-                "c.execute(text('CREATE SCHEMA public'));c.commit()",
-            ],
-            env=env,
-            check=True,
-        )
+    env = bench_env(data_dir, args.database_url)
     subprocess.run(
         [str(BIN / "resolve-server"), "migrate"], env=env, check=True, capture_output=True
     )
     seed(env, args.users)
 
-    cpus = os.cpu_count() or 1
-    server_pin, load_pin = ("1", "0") if cpus >= 2 and args.workers == 1 else (None, None)
-    procs = []
     try:
-        port = free_port()
-        server_cmd = [
-            str(BIN / "resolve-server"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        ref_port = free_port()
-        ref_cmd = [
-            str(BIN / "uvicorn"),
-            "bench.trivial_app:app",
-            "--port",
-            str(ref_port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        if server_pin:
-            server_cmd = ["taskset", "-c", server_pin, *server_cmd]
-            ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
-        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-        procs.append(subprocess.Popen(server_cmd, env=env, stdout=log, stderr=log, cwd=ROOT))
-        procs.append(subprocess.Popen(ref_cmd, env=env, cwd=ROOT))
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/api/platform/health", procs[0])
-        wait_up(f"http://127.0.0.1:{ref_port}/ping", procs[1])
-        login = httpx.post(
-            base + "/api/auth/login", json={"email": "admin@bench.example", "password": PASSWORD}
-        )
-        login.raise_for_status()
-        token = login.json()["data"]["accessToken"]
-        some_user = httpx.get(
-            base + "/api/users",
-            params={"perPage": 1, "q": "user5"},
-            headers={"Authorization": f"Bearer {token}"},
-        ).json()["data"][0]["id"]
-
-        targets = [
-            ("trivial async FastAPI route (reference)", f"http://127.0.0.1:{ref_port}/ping", None),
-            ("GET /api/users?perPage=50 (first page)", base + "/api/users?perPage=50", token),
-            ("GET /api/users/{id}", base + f"/api/users/{some_user}", token),
-            ("GET /api/me", base + "/api/me", token),
-            ("GET /api/departments", base + "/api/departments", token),
-        ]
-        results = []
-        for name, url, tok in targets:
-            wrk(url, tok, 2, args.connections, load_pin)  # warm-up
-            results.append((name, wrk(url, tok, args.duration, args.connections, load_pin)))
+        with serving(env, args.workers, data_dir) as servers:
+            base = servers.base
+            login = httpx.post(
+                base + "/api/auth/login",
+                json={"email": "admin@bench.example", "password": PASSWORD},
+            )
+            login.raise_for_status()
+            token = login.json()["data"]["accessToken"]
+            some_user = httpx.get(
+                base + "/api/users",
+                params={"perPage": 1, "q": "user5"},
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()["data"][0]["id"]
+            targets = [
+                ("trivial async FastAPI route (reference)", servers.reference, None, None),
+                ("GET /api/users?perPage=50 (first page)", base + "/api/users?perPage=50", token, None),
+                ("GET /api/users/{id}", base + f"/api/users/{some_user}", token, None),
+                ("GET /api/me", base + "/api/me", token, None),
+                ("GET /api/departments", base + "/api/departments", token, None),
+            ]  # fmt: skip
+            results = measure(targets, servers, args.duration, args.connections)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(20)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-    reference = results[0][1]["rps"]
     db_kind = "PostgreSQL" if args.database_url else "SQLite"
-    print(
-        f"\n{db_kind}, {args.users} users in the organization, {args.workers} worker(s), "
+    print_table(
+        f"{db_kind}, {args.users} users in the organization, {args.workers} worker(s), "
         f"wrk -t1 -c{args.connections} -d{args.duration}s"
-        + (" (server and wrk on separate cores)" if server_pin else "")
+        + (" (server and wrk on separate cores)" if servers.pinned else ""),
+        results,
     )
-    print(f"{'endpoint':45} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}")
-    for name, r in results:
-        print(
-            f"{name:45} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
-            f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}"
-        )
 
 
 if __name__ == "__main__":

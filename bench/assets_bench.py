@@ -31,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api_baseline import BIN, free_port, wait_up, wrk  # noqa: E402
+from bench.api_baseline import BIN, bench_env, measure, print_table, serving  # noqa: E402
 
 
 def seed(assets: int) -> None:
@@ -99,26 +99,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
 
     data_dir = Path(tempfile.mkdtemp(prefix="resolve-assets-bench-"))
-    env = {
-        **os.environ,
-        "RESOLVE_DATA_DIR": str(data_dir),
-        "RESOLVE_RATE_LIMIT_ENABLED": "false",
-        "RESOLVE_BACKGROUND_JOBS": "false",
-    }
-    if args.database_url:
-        env["RESOLVE_DATABASE_URL"] = args.database_url
-        subprocess.run(
-            [
-                str(BIN / "python"),
-                "-c",
-                "from sqlalchemy import create_engine,text;import os;"
-                "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
-                "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
-                "c.execute(text('CREATE SCHEMA public'));c.commit()",
-            ],
-            env=env,
-            check=True,
-        )
+    env = bench_env(data_dir, args.database_url)
     subprocess.run(
         [str(BIN / "resolve-server"), "migrate"], env=env, check=True, capture_output=True
     )
@@ -129,91 +110,47 @@ def main() -> None:
         cwd=ROOT,
     )
 
-    cpus = os.cpu_count() or 1
-    server_pin, load_pin = ("1", "0") if cpus >= 2 and args.workers == 1 else (None, None)
-    procs = []
     try:
-        port = free_port()
-        server_cmd = [
-            str(BIN / "resolve-server"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        ref_port = free_port()
-        ref_cmd = [
-            str(BIN / "uvicorn"),
-            "bench.trivial_app:app",
-            "--port",
-            str(ref_port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        if server_pin:
-            server_cmd = ["taskset", "-c", server_pin, *server_cmd]
-            ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
-        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-        procs.append(subprocess.Popen(server_cmd, env=env, stdout=log, stderr=log, cwd=ROOT))
-        procs.append(subprocess.Popen(ref_cmd, env=env, cwd=ROOT))
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/api/platform/health", procs[0])
-        wait_up(f"http://127.0.0.1:{ref_port}/ping", procs[1])
-        from server.seed import DEMO_PASSWORD
+        with serving(env, args.workers, data_dir) as servers:
+            base = servers.base
+            from server.seed import DEMO_PASSWORD
 
-        login = httpx.post(
-            base + "/api/auth/login",
-            json={"email": "admin@maplewood.k12.example", "password": DEMO_PASSWORD},
-        )
-        login.raise_for_status()
-        token = login.json()["data"]["accessToken"]
-        headers = {"Authorization": f"Bearer {token}"}
-        tag = f"MPS-{args.assets // 2:06d}"
-        found = httpx.get(base + "/api/assets", params={"tag": tag}, headers=headers).json()
-        asset = found["data"][0]
-        first_page = httpx.get(base + "/api/assets", headers=headers).json()
-        total = first_page["pagination"]["total"]
+            login = httpx.post(
+                base + "/api/auth/login",
+                json={"email": "admin@maplewood.k12.example", "password": DEMO_PASSWORD},
+            )
+            login.raise_for_status()
+            token = login.json()["data"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            tag = f"MPS-{args.assets // 2:06d}"
+            found = httpx.get(base + "/api/assets", params={"tag": tag}, headers=headers).json()
+            asset = found["data"][0]
+            first_page = httpx.get(base + "/api/assets", headers=headers).json()
+            total = first_page["pagination"]["total"]
 
-        targets = [
-            ("trivial async FastAPI route (reference)", f"http://127.0.0.1:{ref_port}/ping", None),
-            (f"GET /api/assets?tag={tag}", base + f"/api/assets?tag={tag}", token),
-            (
-                "GET /api/assets?serial=…",
-                base + f"/api/assets?serial={asset['serialNumber']}",
-                token,
-            ),
-            ("GET /api/assets (first page of 25)", base + "/api/assets", token),
-            ("GET /api/assets?perPage=100", base + "/api/assets?perPage=100", token),
-            ("GET /api/assets/{id}", base + f"/api/assets/{asset['id']}", token),
-        ]
-        results = []
-        for name, url, tok in targets:
-            wrk(url, tok, 2, args.connections, load_pin)  # warm-up
-            results.append((name, wrk(url, tok, args.duration, args.connections, load_pin)))
+            targets = [
+                ("trivial async FastAPI route (reference)", servers.reference, None, None),
+                (f"GET /api/assets?tag={tag}", base + f"/api/assets?tag={tag}", token, None),
+                (
+                    "GET /api/assets?serial=…",
+                    base + f"/api/assets?serial={asset['serialNumber']}",
+                    token,
+                    None,
+                ),
+                ("GET /api/assets (first page of 25)", base + "/api/assets", token, None),
+                ("GET /api/assets?perPage=100", base + "/api/assets?perPage=100", token, None),
+                ("GET /api/assets/{id}", base + f"/api/assets/{asset['id']}", token, None),
+            ]
+            results = measure(targets, servers, args.duration, args.connections)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(20)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-    reference = results[0][1]["rps"]
     db_kind = "PostgreSQL" if args.database_url else "SQLite"
-    print(
-        f"\n{db_kind}, {total} assets in the organization (+{args.assets // 10} in another), "
+    print_table(
+        f"{db_kind}, {total} assets in the organization (+{args.assets // 10} in another), "
         f"{args.workers} worker(s), wrk -t1 -c{args.connections} -d{args.duration}s"
-        + (" (server and wrk on separate cores)" if server_pin else "")
+        + (" (server and wrk on separate cores)" if servers.pinned else ""),
+        results,
     )
-    print(f"{'endpoint':45} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}")
-    for name, r in results:
-        print(
-            f"{name:45} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
-            f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}"
-        )
 
 
 if __name__ == "__main__":

@@ -25,34 +25,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.api_baseline import BIN, ROOT, free_port, wait_up, wrk
+from bench.api_baseline import BIN, bench_env, measure, print_table, serving
 
 DEMO_LOGIN = ("agent@maplewood.k12.example", "Resolve-demo-2026")
 
 
-def reset_database(env: dict[str, str]) -> None:
-    if "RESOLVE_DATABASE_URL" not in env:
-        return
-    code = (
-        "from sqlalchemy import create_engine,text;import os;"
-        "e=create_engine(os.environ['RESOLVE_DATABASE_URL']);"
-        "c=e.connect();c.execute(text('DROP SCHEMA public CASCADE'));"
-        "c.execute(text('CREATE SCHEMA public'));c.commit()"
-    )
-    subprocess.run([str(BIN / "python"), "-c", code], env=env, check=True)
-
-
 def run_once(args: argparse.Namespace, tickets: int) -> list[tuple[str, dict[str, float]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="resolve-bench-"))
-    env = {
-        **os.environ,
-        "RESOLVE_DATA_DIR": str(data_dir),
-        "RESOLVE_RATE_LIMIT_ENABLED": "false",
-        "RESOLVE_BACKGROUND_JOBS": "false",
-    }
-    if args.database_url:
-        env["RESOLVE_DATABASE_URL"] = args.database_url
-    reset_database(env)
+    env = bench_env(data_dir, args.database_url)
     started = time.monotonic()
     subprocess.run(
         [str(BIN / "resolve-server"), "migrate"], env=env, check=True, capture_output=True
@@ -79,66 +59,38 @@ def run_once(args: argparse.Namespace, tickets: int) -> list[tuple[str, dict[str
              "e.connect().execute(text('VACUUM ANALYZE'))"],
             env=env, check=True,
         )  # fmt: skip
-
-    cpus = os.cpu_count() or 1
-    server_pin, load_pin = ("1", "0") if cpus >= 2 and args.workers == 1 else (None, None)
-    procs = []
     try:
-        port, ref_port = free_port(), free_port()
-        server_cmd = [str(BIN / "resolve-server"), "serve", "--port", str(port),
-                      "--workers", str(args.workers)]  # fmt: skip
-        ref_cmd = [str(BIN / "uvicorn"), "bench.trivial_app:app", "--port", str(ref_port),
-                   "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        if server_pin:
-            server_cmd = ["taskset", "-c", server_pin, *server_cmd]
-            ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
-        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-        procs.append(subprocess.Popen(server_cmd, env=env, stdout=log, stderr=log, cwd=ROOT))
-        procs.append(subprocess.Popen(ref_cmd, env=env, cwd=ROOT))
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/api/platform/health", procs[0])
-        wait_up(f"http://127.0.0.1:{ref_port}/ping", procs[1])
-        email, password = DEMO_LOGIN
-        login = httpx.post(base + "/api/auth/login", json={"email": email, "password": password})
-        login.raise_for_status()
-        token = login.json()["data"]["accessToken"]
-        headers = {"Authorization": f"Bearer {token}"}
-        page = httpx.get(base + "/api/tickets", params={"perPage": 50}, headers=headers, timeout=60)
-        page.raise_for_status()
-        middle = page.json()["data"][25]["id"]
-        targets = [
-            ("trivial async FastAPI route (reference)", f"http://127.0.0.1:{ref_port}/ping", None, None),
-            ("GET /api/tickets?perPage=50 (first page)", base + "/api/tickets?perPage=50", token, None),
-            ("GET /api/tickets?statusCategory=open&perPage=50", base + "/api/tickets?statusCategory=open&perPage=50", token, None),
-            ("GET /api/tickets/{id}", base + f"/api/tickets/{middle}", token, None),
-            ("POST /api/tickets (routing, SLA, history, outbox)", base + "/api/tickets", token, "wrk_post.lua"),
-        ]  # fmt: skip
-        results = []
-        for name, url, tok, script in targets:
-            wrk(url, tok, 2, args.connections, load_pin, script=script)  # warm-up
-            results.append(
-                (name, wrk(url, tok, args.duration, args.connections, load_pin, script=script))
+        with serving(env, args.workers, data_dir) as servers:
+            base = servers.base
+            email, password = DEMO_LOGIN
+            login = httpx.post(
+                base + "/api/auth/login", json={"email": email, "password": password}
             )
+            login.raise_for_status()
+            token = login.json()["data"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            page = httpx.get(
+                base + "/api/tickets", params={"perPage": 50}, headers=headers, timeout=60
+            )
+            page.raise_for_status()
+            middle = page.json()["data"][25]["id"]
+            targets = [
+                ("trivial async FastAPI route (reference)", servers.reference, None, None),
+                ("GET /api/tickets?perPage=50 (first page)", base + "/api/tickets?perPage=50", token, None),
+                ("GET /api/tickets?statusCategory=open&perPage=50", base + "/api/tickets?statusCategory=open&perPage=50", token, None),
+                ("GET /api/tickets/{id}", base + f"/api/tickets/{middle}", token, None),
+                ("POST /api/tickets (routing, SLA, history, outbox)", base + "/api/tickets", token, "wrk_post.lua"),
+            ]  # fmt: skip
+            results = measure(targets, servers, args.duration, args.connections)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(20)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-    reference = results[0][1]["rps"]
     db_kind = "PostgreSQL" if args.database_url else "SQLite"
-    print(
-        f"\n{db_kind}, {tickets:,} tickets in the organization, {args.workers} worker(s), "
+    print_table(
+        f"{db_kind}, {tickets:,} tickets in the organization, {args.workers} worker(s), "
         f"wrk -t1 -c{args.connections} -d{args.duration}s"
-        + (" (server and wrk on separate cores)" if server_pin else "")
+        + (" (server and wrk on separate cores)" if servers.pinned else ""),
+        results,
     )
-    print(f"{'endpoint':52} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} {'errors':>7}")
-    for name, r in results:
-        print(
-            f"{name:52} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
-            f"{r['rps'] / reference:7.2f} {int(r['errors'] + r['non2xx']):7d}"
-        )
     return results
 
 
