@@ -166,7 +166,11 @@ def serving(env: dict[str, str], workers: int, data_dir: Path) -> Iterator[Servi
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(20)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:  # workers still draining a queue of requests
+                proc.kill()
+                proc.wait(20)
 
 
 @dataclasses.dataclass(frozen=True)
