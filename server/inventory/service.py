@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, Select, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
@@ -335,7 +336,7 @@ def update_part(
     changes = data.model_dump(exclude_unset=True)
     for key in ("name", "reorder_point", "reorder_quantity", "status", "compatible_models"):
         if key in changes and changes[key] is None:
-            raise ValidationFailed(f"{key} cannot be null", details={"field": _camel(key)})
+            raise ValidationFailed(f"{key} cannot be null", details={"field": to_camel(key)})
     if "unit_cost" in changes:
         changes["unit_cost_cents"] = cents(changes.pop("unit_cost"))
     if "part_number" in changes:
@@ -814,11 +815,6 @@ def resolve_review(
 
 
 # ------------------------------------------------------------------------- helpers
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(word.title() for word in rest)
 
 
 def _jsonable(value: Any) -> Any:

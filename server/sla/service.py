@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -646,7 +647,7 @@ def update_rule(session: Session, *, caller: Caller, rule: SlaRule, data: SlaRul
         "escalation",
     ):
         if key in changes and changes[key] is None:
-            field = "isActive" if key == "is_active" else _camel(key)
+            field = "isActive" if key == "is_active" else to_camel(key)
             raise ValidationFailed(f"{field} cannot be null", details={"field": field})
     values = _rule_values(changes)
     response = values.get("response_minutes", rule.response_minutes)
@@ -689,11 +690,6 @@ def delete_rule(session: Session, *, caller: Caller, rule: SlaRule) -> None:
         f"{caller.email} deleted SLA rule {rule.name}",
         severity=AuditSeverity.WARNING,
     )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 # ------------------------------------------------------------------------ calendars
@@ -799,7 +795,7 @@ def update_calendar(
     changes = data.model_dump(exclude_unset=True)
     for key in ("name", "timezone", "hours", "is_default"):
         if key in changes and changes[key] is None:
-            field = _camel(key)
+            field = to_camel(key)
             raise ValidationFailed(f"{field} cannot be null", details={"field": field})
     site_id = changes.get("site_id", calendar.site_id)
     is_default = changes.get("is_default", calendar.is_default)

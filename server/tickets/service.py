@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -489,20 +490,15 @@ def update(session: Session, caller: Caller, ticket: Ticket, data: TicketUpdate)
         stored = new.value if hasattr(new, "value") else new
         if old == stored:
             continue
-        changes[_camel(field)] = {"from": _jsonable(old), "to": _jsonable(stored)}
+        changes[to_camel(field)] = {"from": _jsonable(old), "to": _jsonable(stored)}
         setattr(ticket, field, stored)
     if not changes:
         return ticket
     ticket.updated_at = utcnow()
     record(session, ticket, EventKind.FIELDS_CHANGED, actor_id=caller.user_id, changes=changes)
-    if {_camel(f) for f in _SLA_INPUTS} & set(changes):
+    if {to_camel(f) for f in _SLA_INPUTS} & set(changes):
         sla.recompute(session, ticket, utcnow(), reason="fields changed")
     return ticket
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 # --- assignment ------------------------------------------------------------------
