@@ -193,7 +193,13 @@ def _list(
     dialect = ctx.session.get_bind().dialect.name
     stmt = service.query(ctx.caller, filters, text=text, dialect=dialect)
     stmt = service.order(stmt, sort)
-    rows, pagination = paginate(ctx.session, stmt, params, count_limit=COUNT_LIMIT)
+    rows, pagination = paginate(
+        ctx.session,
+        stmt,
+        params,
+        count_limit=COUNT_LIMIT,
+        count_stmt=stmt.with_only_columns(Ticket.id, maintain_column_froms=True),
+    )
     return ListResponse(data=[_out(t, ctx.caller) for t in rows], pagination=pagination)
 
 

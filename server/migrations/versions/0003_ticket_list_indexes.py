@@ -1,0 +1,39 @@
+"""ticket list indexes end in (created_at, id)
+
+The default order is ``created_at DESC, id DESC``. Without ``id`` in the filtered
+indexes, PostgreSQL sorted every matching ticket to find a first page (all open
+tickets of a district, say), so that page cost more as the district grew.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-23 21:40:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BEFORE = {
+    "ix_tickets_org_status": ["organization_id", "status", "created_at"],
+    "ix_tickets_org_category": ["organization_id", "status_category", "created_at"],
+    "ix_tickets_assignee": ["assignee_id", "status_category", "created_at"],
+    "ix_tickets_team": ["team_id", "status_category", "created_at"],
+    "ix_tickets_requester": ["requester_id", "created_at"],
+}
+
+
+def upgrade() -> None:
+    for name, columns in BEFORE.items():
+        op.drop_index(name, table_name="tickets")
+        op.create_index(name, "tickets", [*columns, "id"])
+
+
+def downgrade() -> None:
+    for name, columns in BEFORE.items():
+        op.drop_index(name, table_name="tickets")
+        op.create_index(name, "tickets", columns)
