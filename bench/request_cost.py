@@ -61,14 +61,19 @@ async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, byte
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--login", required=True, help="email:password")
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--profile", type=int, help="profile the path at this index (1-based)")
-    parser.add_argument("--inline", action="store_true",
-                        help="run endpoints on the event loop's thread (so cProfile sees them)")
+    parser.add_argument("--profile-lines", type=int, default=45)
+    parser.add_argument(
+        "--inline",
+        action="store_true",
+        help="run endpoints on the event loop's thread (so cProfile sees them)",
+    )
     args = parser.parse_args()
 
     from bench.trivial_app import app as trivial
@@ -129,7 +134,7 @@ async def main() -> None:
                 for _ in range(args.n):
                     await call(app, method, path, headers, payload)
                 profile.disable()
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(int(__import__("os").environ.get("PROFILE_LINES", "45")))
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile_lines)
 
 
 if __name__ == "__main__":
