@@ -69,6 +69,7 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--profile", type=int, help="profile the path at this index (1-based)")
     parser.add_argument("--profile-lines", type=int, default=45)
+    parser.add_argument("--sort", default="cumulative", help="cProfile order, e.g. tottime")
     parser.add_argument(
         "--inline",
         action="store_true",
@@ -134,7 +135,7 @@ async def main() -> None:
                 for _ in range(args.n):
                     await call(app, method, path, headers, payload)
                 profile.disable()
-                pstats.Stats(profile).sort_stats("cumulative").print_stats(args.profile_lines)
+                pstats.Stats(profile).sort_stats(args.sort).print_stats(args.profile_lines)
 
 
 if __name__ == "__main__":

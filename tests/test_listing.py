@@ -48,3 +48,37 @@ def test_an_empty_list(db: Database) -> None:
         )
     assert rows == []
     assert (pagination.total, pagination.total_pages, pagination.has_next) == (0, 0, False)
+
+
+@pytest.mark.parametrize(
+    ("page", "per_page", "total", "capped", "has_next"),
+    [
+        (1, 2, 4, True, True),  # 7 rows, counted up to 4: a lower bound, more pages
+        (1, 7, 7, False, False),  # one full page: the count covers the page
+        (3, 3, 7, False, False),  # a short last page knows the total exactly
+        (2, 3, 6, True, True),  # beyond the cap the bound grows with the pages seen
+    ],
+)
+def test_a_capped_count_is_a_lower_bound(
+    db: Database, page: int, per_page: int, total: int, capped: bool, has_next: bool
+) -> None:
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        org = Organization(name="Alpha", slug="alpha", settings={})
+        s.add(org)
+        s.flush()
+        s.add_all(Department(organization_id=org.id, name=f"D{i}") for i in range(7))
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        stmt = select(Department).order_by(Department.name)
+        rows, pagination = paginate(
+            s,
+            stmt,
+            ListParams(page=page, per_page=per_page, sort=None, q=None),
+            count_limit=4,
+            count_stmt=stmt.with_only_columns(Department.id),
+        )
+    assert len(rows) == min(per_page, 7 - (page - 1) * per_page)
+    assert (pagination.total, pagination.total_capped, pagination.has_next) == (
+        total,
+        capped,
+        has_next,
+    )

@@ -172,7 +172,8 @@ def notify(
                 kind=f"notification.{event}",
                 organization_id=org_id,
             )
-    session.flush()
+    # No flush here: the rows go out with the caller's next flush or commit, batched
+    # with the rest of its work (a ticket create flushes once at the end).
     return written
 
 

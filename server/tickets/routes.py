@@ -62,7 +62,7 @@ SettingsWriter = Annotated[RequestContext, access("tickets:write", Role.ORG_ADMI
 Desk = Annotated[RequestContext, access("tickets:write", Role.ORG_ADMIN, Role.AGENT)]
 
 #: counting a list stops here; beyond it the total is a lower bound (``totalCapped``)
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 1_000
 
 
 def _out(ticket: Ticket, caller: Caller) -> TicketOut:
