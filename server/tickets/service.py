@@ -1094,20 +1094,20 @@ def related(session: Session, ticket: Ticket) -> dict[str, list[Ticket]]:
         .where(Ticket.parent_id == ticket.id, Ticket.organization_id == ticket.organization_id),
     )  # fmt: skip
     relation_of: dict[uuid.UUID, str] = {}
-    for row in session.execute(relations):  # a blocker that is also a child shows as a blocker
-        if _RELATION_RANK[row.relation] < _RELATION_RANK.get(relation_of.get(row.id, ""), 9):
-            relation_of[row.id] = row.relation
+    for link in session.execute(relations):  # a blocker that is also a child shows as one
+        if _RELATION_RANK[link.relation] < _RELATION_RANK.get(relation_of.get(link.id, ""), 9):
+            relation_of[link.id] = link.relation
     result: dict[str, list[Ticket]] = {"blocked_by": [], "blocking": [], "children": []}
     if not relation_of:
         return result
-    rows = session.scalars(
+    tickets = session.scalars(
         select(Ticket)
         .where(Ticket.deleted_at.is_(None), Ticket.id.in_(list(relation_of)))
         .order_by(Ticket.created_at)
         .limit(300)
     )
-    for row in rows:
-        result[relation_of[row.id]].append(row)
+    for other in tickets:
+        result[relation_of[other.id]].append(other)
     return result
 
 
