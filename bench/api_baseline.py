@@ -138,30 +138,53 @@ def bench_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], workers: int, data_dir: Path) -> Iterator[Serving]:
+def serving(
+    env: dict[str, str], workers: int, data_dir: Path, *, floor: bool = False
+) -> Iterator[Serving]:
     """The real server and the trivial reference app, each with ``workers`` processes.
 
-    With two or more cores and one worker, both servers run on core 1 and wrk on
-    core 0, so the load generator does not eat the cores it measures."""
+    With ``floor`` (PostgreSQL only) also ``bench/floor_app.py``, the cheapest route
+    that queries the database. With two or more cores and one worker, the servers run
+    on core 1 and wrk on core 0, so the load generator does not eat the cores it
+    measures."""
     cpus = os.cpu_count() or 1
     server_pin, load_pin = ("1", "0") if cpus >= 2 and workers == 1 else (None, None)
     port, ref_port = free_port(), free_port()
     server_cmd = [str(BIN / "resolve-server"), "serve", "--port", str(port),
                   "--workers", str(workers)]  # fmt: skip
-    ref_cmd = [str(BIN / "uvicorn"), "bench.trivial_app:app", "--port", str(ref_port),
-               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+
+    def uvicorn(app: str, port: int) -> list[str]:
+        cmd = [str(BIN / "uvicorn"), app, "--port", str(port), "--workers", str(workers),
+               "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        return ["taskset", "-c", server_pin, *cmd] if server_pin else cmd
+
+    ref_cmd = uvicorn("bench.trivial_app:app", ref_port)
     if server_pin:
         server_cmd = ["taskset", "-c", server_pin, *server_cmd]
-        ref_cmd = ["taskset", "-c", server_pin, *ref_cmd]
     procs = []
     try:
         log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
         procs.append(subprocess.Popen(server_cmd, env=env, stdout=log, stderr=log, cwd=ROOT))
         procs.append(subprocess.Popen(ref_cmd, env=env, cwd=ROOT))
         base, reference = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{ref_port}/ping"
+        floor_url = None
+        if floor:
+            floor_port = free_port()
+            procs.append(
+                subprocess.Popen(uvicorn("bench.floor_app:app", floor_port), env=env, cwd=ROOT)
+            )
+            floor_url = f"http://127.0.0.1:{floor_port}/db"
         wait_up(base + "/api/platform/health", procs[0])
         wait_up(reference, procs[1])
-        yield Serving(base=base, reference=reference, load_pin=load_pin, pinned=bool(server_pin))
+        if floor_url:
+            wait_up(floor_url, procs[2])
+        yield Serving(
+            base=base,
+            reference=reference,
+            load_pin=load_pin,
+            pinned=bool(server_pin),
+            floor=floor_url,
+        )
     finally:
         for proc in procs:
             proc.terminate()
@@ -181,6 +204,8 @@ class Serving:
     #: the core wrk runs on, when the servers are pinned to the other
     load_pin: str | None
     pinned: bool
+    #: the floor route's address (``bench/floor_app.py``), when asked for
+    floor: str | None = None
 
 
 def measure(

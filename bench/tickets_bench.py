@@ -52,15 +52,17 @@ def run_once(args: argparse.Namespace, tickets: int) -> list[tuple[str, dict[str
     )
     print(f"seeded {tickets:,} tickets in {time.monotonic() - started:.0f} s", flush=True)
     if args.database_url:
+        # Statistics for the planner, and the load's dirty pages written out now rather
+        # than by the checkpointer in the middle of a measurement.
         subprocess.run(
             [str(BIN / "python"), "-c",
              "from sqlalchemy import create_engine,text;import os;"
              "e=create_engine(os.environ['RESOLVE_DATABASE_URL'],isolation_level='AUTOCOMMIT');"
-             "e.connect().execute(text('VACUUM ANALYZE'))"],
+             "c=e.connect();c.execute(text('VACUUM ANALYZE'));c.execute(text('CHECKPOINT'))"],
             env=env, check=True,
         )  # fmt: skip
     try:
-        with serving(env, args.workers, data_dir) as servers:
+        with serving(env, args.workers, data_dir, floor=bool(args.database_url)) as servers:
             base = servers.base
             email, password = DEMO_LOGIN
             login = httpx.post(
@@ -74,8 +76,12 @@ def run_once(args: argparse.Namespace, tickets: int) -> list[tuple[str, dict[str
             )
             page.raise_for_status()
             middle = page.json()["data"][25]["id"]
+            floor = [
+                ("floor: FastAPI + psycopg SELECT 1, no ORM or auth", servers.floor, None, None)
+            ]
             targets = [
                 ("trivial async FastAPI route (reference)", servers.reference, None, None),
+                *(floor if servers.floor else []),
                 ("GET /api/tickets?perPage=50 (first page)", base + "/api/tickets?perPage=50", token, None),
                 ("GET /api/tickets?statusCategory=open&perPage=50", base + "/api/tickets?statusCategory=open&perPage=50", token, None),
                 ("GET /api/tickets/{id}", base + f"/api/tickets/{middle}", token, None),
