@@ -42,8 +42,11 @@ class Ticket(IdMixin, TimestampMixin, ReplicatedMixin, Base):
         live_index(
             "ix_tickets_org_category", "organization_id", "status_category", "created_at", "id"
         ),
+        # a person's or a team's queue (open ones), and everything they ever had
         live_index("ix_tickets_assignee", "assignee_id", "status_category", "created_at", "id"),
+        live_index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
         live_index("ix_tickets_team", "team_id", "status_category", "created_at", "id"),
+        live_index("ix_tickets_team_created", "team_id", "created_at", "id"),
         live_index("ix_tickets_requester", "requester_id", "created_at", "id"),
         Index("ix_tickets_org_resolution_due", "organization_id", "resolution_due_at"),
         Index("ix_tickets_room", "room_id"),

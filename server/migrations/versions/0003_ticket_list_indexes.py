@@ -1,5 +1,7 @@
 """ticket list indexes: live rows only, ending in (created_at, id)
 
+Also a person's and a team's tickets newest first, whatever their status.
+
 The default order is ``created_at DESC, id DESC``. Without ``id`` in the filtered
 indexes PostgreSQL sorted every matching ticket to find a first page (all open
 tickets of a district, say), and with tombstones in them it counted a list from the
@@ -29,6 +31,11 @@ BEFORE = {
     "ix_tickets_team": ["team_id", "status_category", "created_at"],
     "ix_tickets_requester": ["requester_id", "created_at"],
 }
+#: new: a person's or a team's tickets newest first, whatever their status
+ADDED = {
+    "ix_tickets_assignee_created": ["assignee_id", "created_at", "id"],
+    "ix_tickets_team_created": ["team_id", "created_at", "id"],
+}
 LIVE = sa.text("deleted_at IS NULL")
 
 
@@ -37,9 +44,13 @@ def upgrade() -> None:
         op.drop_index(name, table_name="tickets")
         with_id = columns if columns[-1] == "id" else [*columns, "id"]
         op.create_index(name, "tickets", with_id, sqlite_where=LIVE, postgresql_where=LIVE)
+    for name, columns in ADDED.items():
+        op.create_index(name, "tickets", columns, sqlite_where=LIVE, postgresql_where=LIVE)
 
 
 def downgrade() -> None:
+    for name in ADDED:
+        op.drop_index(name, table_name="tickets")
     for name, columns in BEFORE.items():
         op.drop_index(name, table_name="tickets")
         op.create_index(name, "tickets", columns)
