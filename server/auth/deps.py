@@ -129,6 +129,12 @@ class RequestContext(_Unit):
         _check_may_act_on(self.session, self.caller, org_id)
         return org_id
 
+    def organization(self, requested: str | uuid.UUID | None = None) -> Organization:
+        """The organization the request acts on (see ``resolve_organization``), loaded."""
+        org = self.session.get(Organization, self.resolve_organization(requested))
+        assert org is not None  # resolve_organization checked that it exists
+        return org
+
 
 @dataclass(eq=False)
 class PublicContext(_Unit):

@@ -27,19 +27,13 @@ def _out(org: Organization) -> SecuritySettingsOut:
     )
 
 
-def _organization(ctx: RequestContext, requested: str | None = None) -> Organization:
-    org = ctx.session.get(Organization, ctx.resolve_organization(requested))
-    assert org is not None  # resolve_organization checked it exists
-    return org
-
-
 @router.get(
     "/settings",
     summary="Read tenant-scoped security posture, upload policy, security headers, "
     "and compliance settings.",
 )
 def get_settings(ctx: Reader) -> DataResponse[SecuritySettingsOut]:
-    return DataResponse(data=_out(_organization(ctx)))
+    return DataResponse(data=_out(ctx.organization()))
 
 
 @router.patch(
@@ -49,7 +43,7 @@ def get_settings(ctx: Reader) -> DataResponse[SecuritySettingsOut]:
 def update_settings(
     ctx: Writer, request: Request, body: SecurityPolicyUpdate
 ) -> DataResponse[SecuritySettingsOut]:
-    org = _organization(ctx, body.organization_id)
+    org = ctx.organization(body.organization_id)
     service.update_policy(
         ctx.session, caller=ctx.caller, org=org, changes=body, caller_address=client_ip(request)
     )

@@ -519,22 +519,16 @@ def merge_ticket(
 # --- settings and the waiting-on-requester rules -------------------------------------
 
 
-def _organization(ctx: RequestContext, requested: str | None = None) -> Organization:
-    org = ctx.session.get(Organization, ctx.resolve_organization(requested))
-    assert org is not None  # resolve_organization checked it exists
-    return org
-
-
 @settings_router.get("", summary="Read the organization's ticket settings and categories.")
 def get_ticket_settings(ctx: Reader) -> DataResponse[TicketSettings]:
-    return DataResponse(data=automation.settings_of(_organization(ctx)))
+    return DataResponse(data=automation.settings_of(ctx.organization()))
 
 
 @settings_router.patch("", summary="Update the organization's ticket settings.")
 def update_ticket_settings(
     ctx: SettingsWriter, body: TicketSettingsUpdate
 ) -> DataResponse[TicketSettings]:
-    org = _organization(ctx, body.organization_id)
+    org = ctx.organization(body.organization_id)
     settings = automation.update_settings(ctx.session, caller=ctx.caller, org=org, changes=body)
     return DataResponse(data=settings)
 
@@ -544,5 +538,5 @@ def update_ticket_settings(
     summary="Remind requesters who have not answered, and close tickets that waited too long.",
 )
 def run_waiting_reminders(ctx: Desk) -> DataResponse[WaitingRunOut]:
-    result = automation.run_waiting_rules(ctx.session, _organization(ctx).id, utcnow())
+    result = automation.run_waiting_rules(ctx.session, ctx.organization().id, utcnow())
     return DataResponse(data=WaitingRunOut(reminded=result.reminded, closed=result.closed))
