@@ -11,6 +11,15 @@ from server.core.tenancy import ALL_TENANTS
 from server.organizations.models import Department, Organization
 
 
+def _departments(db: Database, count: int) -> None:
+    """An organization with departments D0, D1, ... to page through."""
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        org = Organization(name="Alpha", slug="alpha", settings={})
+        s.add(org)
+        s.flush()
+        s.add_all(Department(organization_id=org.id, name=f"D{i}") for i in range(count))
+
+
 @pytest.mark.parametrize(
     ("page", "per_page", "names", "total", "pages", "has_next"),
     [
@@ -24,11 +33,7 @@ from server.organizations.models import Department, Organization
 def test_pagination_totals(
     db: Database, page: int, per_page: int, names: list[str], total: int, pages: int, has_next: bool
 ) -> None:
-    with db.transaction(tenant=ALL_TENANTS) as s:
-        org = Organization(name="Alpha", slug="alpha", settings={})
-        s.add(org)
-        s.flush()
-        s.add_all(Department(organization_id=org.id, name=f"D{i}") for i in range(5))
+    _departments(db, 5)
     with db.transaction(tenant=ALL_TENANTS) as s:
         stmt = select(Department).order_by(Department.name)
         rows, pagination = paginate(
@@ -62,11 +67,7 @@ def test_an_empty_list(db: Database) -> None:
 def test_a_capped_count_is_a_lower_bound(
     db: Database, page: int, per_page: int, total: int, capped: bool, has_next: bool
 ) -> None:
-    with db.transaction(tenant=ALL_TENANTS) as s:
-        org = Organization(name="Alpha", slug="alpha", settings={})
-        s.add(org)
-        s.flush()
-        s.add_all(Department(organization_id=org.id, name=f"D{i}") for i in range(7))
+    _departments(db, 7)
     with db.transaction(tenant=ALL_TENANTS) as s:
         stmt = select(Department).order_by(Department.name)
         rows, pagination = paginate(

@@ -1094,9 +1094,9 @@ def related(session: Session, ticket: Ticket) -> dict[str, list[Ticket]]:
         .where(Ticket.parent_id == ticket.id, Ticket.organization_id == ticket.organization_id),
     )  # fmt: skip
     relation_of: dict[uuid.UUID, str] = {}
-    for link in session.execute(relations):  # a blocker that is also a child shows as one
-        if _RELATION_RANK[link.relation] < _RELATION_RANK.get(relation_of.get(link.id, ""), 9):
-            relation_of[link.id] = link.relation
+    # a blocker that is also a child shows as a blocker
+    for link in sorted(session.execute(relations), key=lambda r: _RELATION_RANK[r.relation]):
+        relation_of.setdefault(link.id, link.relation)
     result: dict[str, list[Ticket]] = {"blocked_by": [], "blocking": [], "children": []}
     if not relation_of:
         return result
