@@ -9,7 +9,13 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run install lint format test test-sqlite test-postgres bench clean
+# One file or one test: make test-sqlite PYTEST_ARGS=tests/test_tickets.py
+#                      make test-postgres PYTEST_ARGS='tests/test_tickets.py -k merge'
+PYTEST_ARGS ?=
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider --durations=15 --durations-min=1
+TIMED  := bash .ci/timed
+
+.PHONY: run install lint lint-checks format test test-sqlite test-postgres bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +36,9 @@ run: install
 	RESOLVE_LOG_JSON=$${RESOLVE_LOG_JSON:-false} $(BIN)/resolve-server serve --host $(HOST) --port $(PORT)
 
 lint: install
+	@$(TIMED) lint $(MAKE) --no-print-directory lint-checks
+
+lint-checks:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -42,10 +51,10 @@ format: install
 test: lint test-sqlite test-postgres
 
 test-sqlite: install
-	$(BIN)/python -m pytest -p no:cacheprovider
+	@$(TIMED) "SQLite suite" $(PYTEST) $(PYTEST_ARGS)
 
 test-postgres: install
-	bash .ci/with-postgres.sh $(BIN)/python -m pytest -p no:cacheprovider
+	@$(TIMED) "PostgreSQL suite" bash .ci/with-postgres.sh $(PYTEST) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

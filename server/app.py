@@ -26,6 +26,7 @@ from server.core.logging import configure_logging
 from server.core.middleware import RequestEnvelopeMiddleware
 from server.core.ratelimit import RateLimiter
 from server.core.routing import UnitOfWorkRoute
+from server.core.security import configure_password_hashing
 from server.inventory.procurement_routes import purchase_orders, vendors
 from server.inventory.routes import ROUTERS as INVENTORY_ROUTERS
 from server.inventory.ticket_parts import router as ticket_parts_router
@@ -93,6 +94,7 @@ ROUTERS = (
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.signing_key()  # make (or read) the persisted key before any worker needs it
+    configure_password_hashing(settings.password_cost)
     db = database or Database(settings.database_url)
 
     @asynccontextmanager

@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings_or_exit()
+    from server.core.security import configure_password_hashing
+
+    configure_password_hashing(settings.password_cost)  # create-user, reset-password, seed-demo
     return int(args.func(settings, args))
 
 

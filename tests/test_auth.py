@@ -32,18 +32,6 @@ from tests.conftest import PASSWORD, World, assert_error
 NEW_PASSWORD = "Brand-new-Pass-77"
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2, with the cost turned down: these tests sign in hundreds of times."""
-    from argon2 import PasswordHasher
-
-    from server.core import security
-
-    monkeypatch.setattr(
-        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -162,6 +150,37 @@ def _other_code(code: str) -> str:
 
 
 # --------------------------------------------------------------------------- sign-in
+
+
+def test_passwords_are_hashed_at_production_cost_unless_testing(app: Any, tmp_path: Any) -> None:
+    """The suite's app runs with a cheap argon2 cost; a deployment cannot, and the
+    defaults are the production figures (argon2id, 64 MiB, 3 passes, 4 lanes)."""
+    from pydantic import ValidationError
+
+    from server.core import security
+    from server.core.config import PRODUCTION_PASSWORD_COST
+
+    defaults = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
+    assert defaults.password_cost == PRODUCTION_PASSWORD_COST
+    for environment in ("production", "development"):
+        with pytest.raises(ValidationError, match="RESOLVE_ENVIRONMENT=test"):
+            Settings(data_dir=tmp_path, environment=environment, password_memory_kib=1024)
+        with pytest.raises(ValidationError, match="RESOLVE_ENVIRONMENT=test"):
+            Settings(data_dir=tmp_path, environment=environment, password_time_cost=1)
+    cheap = security.password_cost()
+    assert cheap != PRODUCTION_PASSWORD_COST  # this suite's settings are in force
+    cheap_hash = security.hash_password(PASSWORD)
+    try:
+        security.configure_password_hashing(defaults.password_cost)
+        strong = security.hash_password(PASSWORD)
+        assert strong.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), strong
+        assert security.verify_password(strong, PASSWORD)
+        # a hash keeps its own cost: one made at another cost still verifies
+        assert security.verify_password(cheap_hash, PASSWORD)
+        assert not security.verify_password(strong, PASSWORD + "x")
+        assert not security.verify_password(None, PASSWORD)
+    finally:
+        security.configure_password_hashing(cheap)
 
 
 def test_login_returns_working_tokens_and_the_user(world: World, client: httpx.Client) -> None:

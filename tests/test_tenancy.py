@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
@@ -330,19 +330,63 @@ def _request(
     )
 
 
+#: Id parameters (path or query) whose table their name does not give; every other
+#: ``fooId`` / ``{id}`` after ``/foos`` names the table ``foos`` (see ``id_tables``).
+ID_TABLES: dict[str, tuple[str, ...]] = {
+    "asset_statuses": ("asset_status_labels",),
+    "blocker": ("tickets",),
+    "review": ("stock_movements",),
+    "actor": ("users",),
+    "holder_user": ("users",),
+    "assigned_person": ("people",),
+    "source": ("tickets", "purchase_orders"),
+}
+#: ids each caller after the first sends to a parameter: the first (an organization
+#: administrator, who reaches the most) sends every id of the parameter's table
+OTHER_CALLERS_IDS = 3
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).replace("-", "_").lower()
+
+
+def id_tables(route_path: str, param: str) -> tuple[str, ...]:
+    """The tables whose ids the parameter ``param`` of ``route_path`` takes: named by
+    the parameter (``userId`` -> users) or, for ``{id}`` and ``id``, by the path
+    segment before it (``/api/rooms/{id}`` -> rooms). Empty when nothing matches."""
+    word = _snake(param).removesuffix("_id")
+    if word == "id":
+        head = route_path.split("{" + param, 1)[0]
+        word = _snake(head.rstrip("/").rsplit("/", 1)[-1])
+    if word in ID_TABLES:
+        return ID_TABLES[word]
+    names = [t.name for t in Base.metadata.sorted_tables]
+    forms = {word, word + "s"}
+    return tuple(n for n in names if n in forms or any(n.endswith("_" + f) for f in forms))
+
+
+def _ids_of(org: Org, tables: Iterable[str]) -> list[str]:
+    return sorted({key for table in tables for key in org.rows.get(table, ()) if "/" not in key})
+
+
 def walk_path_routes(
     client: httpx.Client, routes: list[APIRoute], attacker: Org, victim: Org, callers: list[str]
 ) -> list[str]:
     """(a): the victim's ids in every path parameter of every route, every method.
 
-    The first caller tries every id the victim has; the others one id per table
-    (the walk is routes x ids x callers, so this keeps it to minutes)."""
+    Each parameter gets the ids of the table it names (the others filled with one of
+    the victim's rows of theirs): every such id from the first caller, a few from the
+    others, and from the first caller also one id of every other table, in case a
+    route takes ids of a table its name does not say. A route whose parameter names
+    no table gets every id the victim has."""
     problems: list[str] = []
-    every_id = sorted(victim.ids)
-    one_per_table = sorted({min(keys) for keys in victim.rows.values() if keys})
+    every_id = sorted(k for k in victim.ids if "/" not in k)
+    one_per_table = sorted({min(keys) for keys in victim.rows.values() if keys} & set(every_id))
     for route in routes:
-        if not path_param_names(route):
+        params = path_param_names(route)
+        if not params:
             continue
+        own = {p: _ids_of(victim, id_tables(route.path, p)) or every_id for p in params}
         for method in _methods(route):
             body = _body(route, method)
             for caller in callers:
@@ -352,23 +396,32 @@ def walk_path_routes(
                 baseline = _request(client, method, fill_path(route, nowhere), headers, body)
                 if baseline.status_code < 300:
                     problems.append(f"{label}: a row that does not exist gave {baseline}")
-                for key in every_id if caller == callers[0] else one_per_table:
-                    if "/" in key:
-                        continue
-                    response = _request(client, method, fill_path(route, key), headers, body)
-                    where = f"{label} with {victim.marker}'s id {key} -> {response.status_code}"
-                    if response.status_code < 300:
-                        problems.append(f"{where}: ANSWERED {response.text[:300]}")
-                    if response.status_code >= 500:
-                        problems.append(f"{where}: server error")
-                    if UUID_RE.match(key) and response.status_code != baseline.status_code:
-                        problems.append(
-                            f"{where}: differs from a missing row ({baseline.status_code}), "
-                            "so it reveals that the row exists"
+                for param in params:
+                    keys = own[param]
+                    if caller == callers[0]:
+                        keys = sorted(set(keys) | set(one_per_table))
+                    else:
+                        keys = keys[:OTHER_CALLERS_IDS]
+                    values = {p: own[p][0] for p in params}
+                    for key in keys:
+                        values[param] = key
+                        response = _request(client, method, fill_path(route, values), headers, body)
+                        sent = list(values.values())
+                        where = (
+                            f"{label} with {victim.marker}'s ids {values} -> {response.status_code}"
                         )
-                    leaked = victim.leaks(response, sent=[key])
-                    if leaked:
-                        problems.append(f"{where}: LEAKED {leaked[:5]}: {response.text[:300]}")
+                        if response.status_code < 300:
+                            problems.append(f"{where}: ANSWERED {response.text[:300]}")
+                        if response.status_code >= 500:
+                            problems.append(f"{where}: server error")
+                        if UUID_RE.match(key) and response.status_code != baseline.status_code:
+                            problems.append(
+                                f"{where}: differs from a missing row ({baseline.status_code}), "
+                                "so it reveals that the row exists"
+                            )
+                        leaked = victim.leaks(response, sent=sent)
+                        if leaked:
+                            problems.append(f"{where}: LEAKED {leaked[:5]}: {response.text[:300]}")
     return problems
 
 
@@ -391,7 +444,9 @@ def walk_collections(
             if name == "organizationId":
                 continue
             if _takes_uuid(annotation):
-                attempts += [{name: key} for key in hidden.uuid_ids]
+                # the ids of the table the parameter names (all of them, if none)
+                keys = _ids_of(hidden, id_tables(route.path, name)) or hidden.uuid_ids
+                attempts += [{name: key} for key in keys if UUID_RE.match(key)]
             elif _takes_text(annotation) and name not in ("sort",):
                 attempts.append({name: hidden.marker[:7]})
         for params in attempts:
@@ -447,6 +502,22 @@ def test_routes_are_discovered(app: FastAPI) -> None:
     paths = {r.path for r in tenant_routes(app)}
     assert {"/api/users/{id}", "/api/departments/{id}", "/api/api-tokens/{id}/revoke"} <= paths
     assert "/api/v1/{path:path}" not in paths
+
+
+def test_every_id_parameter_names_its_table(app: FastAPI) -> None:
+    """The walks send each id parameter the ids of its table; one that names no table
+    would get every id of the organization (slow, and a sign of a name to fix or an
+    entry for ``ID_TABLES``)."""
+    assert id_tables("/api/teams/{id}/members/{userId}", "id") == ("teams",)
+    assert id_tables("/api/teams/{id}/members/{userId}", "userId") == ("users",)
+    assert id_tables("/api/assets", "statusLabelId") == ("asset_status_labels",)
+    unnamed = []
+    for route in tenant_routes(app):
+        params = list(path_param_names(route))
+        if not params and "GET" in (route.methods or ()):
+            params = [name for name, annotation in _query_params(route) if _takes_uuid(annotation)]
+        unnamed += [f"{route.path} {p}" for p in params if not id_tables(route.path, p)]
+    assert not unnamed, unnamed
 
 
 @pytest.mark.timeout(1200)
@@ -558,7 +629,7 @@ def test_walker_catches_a_route_that_forgot_scoping(
 
     leaky = create_app(settings, database=db)
 
-    @leaky.get("/api/leaky-users/{id}")
+    @leaky.get("/api/leaky/users/{id}")
     def leaky_user(ctx: Annotated[RequestContext, access(None)], id: uuid.UUID) -> dict[str, Any]:
         bind_tenant(ctx.session, ALL_TENANTS)  # the mistake
         user = ctx.session.get(User, id)
@@ -569,10 +640,23 @@ def test_walker_catches_a_route_that_forgot_scoping(
         bind_tenant(ctx.session, ALL_TENANTS)
         return {"data": [u.email for u in ctx.session.scalars(select(User)).all()]}
 
+    @leaky.get("/api/leaky/rooms")
+    def leaky_rooms(
+        ctx: Annotated[RequestContext, access(None)],
+        building_id: Annotated[uuid.UUID | None, Query(alias="buildingId")] = None,
+    ) -> dict[str, Any]:
+        """Only a filter by another tenant's building shows its rooms."""
+        from server.sites.models import Room
+
+        bind_tenant(ctx.session, ALL_TENANTS)
+        rooms = ctx.session.scalars(select(Room).where(Room.building_id == building_id)).all()
+        return {"data": [room.name for room in rooms]}
+
     routes = [r for r in tenant_routes(leaky) if r.path.startswith("/api/leaky")]
-    assert len(routes) == 2
+    assert len(routes) == 3
     with TestClient(leaky) as client:
         by_id = walk_path_routes(client, routes, scene.b, scene.a, ["agent"])
         listed = walk_collections(client, routes, scene.b.callers["agent"], "agent", scene.a)
-    assert any("ANSWERED" in p and "/api/leaky-users/{id}" in p for p in by_id), by_id
+    assert any("ANSWERED" in p and "/api/leaky/users/{id}" in p for p in by_id), by_id
     assert any("LEAKED" in p and "/api/leaky-list" in p for p in listed), listed
+    assert any("LEAKED" in p and "/api/leaky/rooms?{'buildingId'" in p for p in listed), listed

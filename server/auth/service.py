@@ -30,7 +30,6 @@ from server.core.errors import (
     PermissionDenied,
 )
 from server.core.security import (
-    DUMMY_PASSWORD_HASH,
     TokenError,
     decode_access_token,
     digest,
@@ -223,7 +222,7 @@ def login(
     email = email.strip().lower()
     account = _load_account(session, email)
     if account is None:
-        verify_password(DUMMY_PASSWORD_HASH, password)
+        verify_password(None, password)  # the same work as for a real account
         raise _fail(session, user=None, email=email, org=None, reason="unknown_account")
     user, org = account
     now = utcnow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,21 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCost:
+    """argon2id parameters. Each hash records its own, so a hash made at one cost
+    verifies under any configured cost; the configured one applies to new hashes."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+#: argon2-cffi's defaults (RFC 9106, low-memory profile): about a quarter of a
+#: second per sign-in on a laptop core, which is the point.
+PRODUCTION_PASSWORD_COST = PasswordCost(time_cost=3, memory_kib=65536, parallelism=4)
 
 
 class Settings(BaseSettings):
@@ -54,6 +70,14 @@ class Settings(BaseSettings):
     #: the GIL), so a few threads serve more per second than many fighting over it.
     request_threads: int = Field(default=8, ge=1, le=200)
 
+    #: argon2id cost of new password hashes. Below the production figures only with
+    #: ``environment=test``, where suites sign in thousands of times.
+    password_time_cost: int = Field(default=PRODUCTION_PASSWORD_COST.time_cost, ge=1, le=20)
+    password_memory_kib: int = Field(
+        default=PRODUCTION_PASSWORD_COST.memory_kib, ge=8, le=4 * 1024 * 1024
+    )
+    password_parallelism: int = Field(default=PRODUCTION_PASSWORD_COST.parallelism, ge=1, le=64)
+
     background_jobs: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -89,6 +113,30 @@ class Settings(BaseSettings):
                 "postgresql://"
             )
         return self
+
+    @model_validator(mode="after")
+    def _password_cost_is_production_strength(self) -> Settings:
+        cost = self.password_cost
+        weaker = (
+            cost.time_cost < PRODUCTION_PASSWORD_COST.time_cost
+            or cost.memory_kib < PRODUCTION_PASSWORD_COST.memory_kib
+        )
+        if weaker and self.environment != "test":
+            raise ValueError(
+                "password hashing below time cost "
+                f"{PRODUCTION_PASSWORD_COST.time_cost} and "
+                f"{PRODUCTION_PASSWORD_COST.memory_kib} KiB is allowed only with "
+                "RESOLVE_ENVIRONMENT=test"
+            )
+        return self
+
+    @property
+    def password_cost(self) -> PasswordCost:
+        return PasswordCost(
+            time_cost=self.password_time_cost,
+            memory_kib=self.password_memory_kib,
+            parallelism=self.password_parallelism,
+        )
 
     @property
     def is_sqlite(self) -> bool:

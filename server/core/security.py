@@ -13,31 +13,60 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from server.core.config import PRODUCTION_PASSWORD_COST, PasswordCost
 from server.core.db import utcnow
 
-_hasher = PasswordHasher()
 ACCESS_TOKEN_TYPE = "access"
 JWT_ALGORITHM = "HS256"
 API_TOKEN_PREFIX = "drt_"
 
 
+class _PasswordHashing:
+    """The hasher in use, and a hash to verify against when there is no account."""
+
+    def __init__(self, cost: PasswordCost) -> None:
+        self.cost = cost
+        self.hasher = PasswordHasher(
+            time_cost=cost.time_cost, memory_cost=cost.memory_kib, parallelism=cost.parallelism
+        )
+        self._dummy_hash: str | None = None
+
+    @property
+    def dummy_hash(self) -> str:
+        # Made on first use, not at import: every process (CLI, worker) would pay for it.
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+
+_hashing = _PasswordHashing(PRODUCTION_PASSWORD_COST)
+
+
+def configure_password_hashing(cost: PasswordCost) -> None:
+    """Use ``cost`` for new password hashes in this process (see ``Settings.password_cost``)."""
+    global _hashing
+    if cost != _hashing.cost:
+        _hashing = _PasswordHashing(cost)
+
+
+def password_cost() -> PasswordCost:
+    return _hashing.cost
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hashing.hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        # Spend the same time as a real check so timing does not reveal the account.
-        _hasher.hash(password)
-        return False
+    """Whether ``password`` matches; ``None`` (no such account) costs the same as a
+    real check against a wrong password, so timing does not reveal the account."""
+    hashing = _hashing
     try:
-        return _hasher.verify(password_hash, password)
+        return hashing.hasher.verify(password_hash or hashing.dummy_hash, password) and bool(
+            password_hash
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-
-
-#: A hash to verify against when the account does not exist (constant-time login).
-DUMMY_PASSWORD_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 def new_secret(nbytes: int = 32) -> str:
