@@ -11,8 +11,12 @@ PORT   ?= 8000
 
 # One file or one test: make test-sqlite PYTEST_ARGS=tests/test_tickets.py
 #                      make test-postgres PYTEST_ARGS='tests/test_tickets.py -k merge'
+# Worker processes (pytest-xdist): client and server share one process and its GIL
+# in a test session, so one session per core uses the machine. PYTEST_WORKERS=0: one process.
 PYTEST_ARGS ?=
-PYTEST := $(BIN)/python -m pytest -p no:cacheprovider --durations=15 --durations-min=1
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal \
+	--durations=15 --durations-min=1
 TIMED  := bash .ci/timed
 
 .PHONY: run install lint lint-checks format test test-sqlite test-postgres bench clean
