@@ -170,7 +170,7 @@ def test_migrate_then_serve_answers_health(env: dict[str, str], tmp_path: Path) 
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
-                time.sleep(0.2)
+                time.sleep(0.05)
         assert response.status_code == 200
         health = response.json()["data"]
         assert health["status"] == "ok"
@@ -221,7 +221,7 @@ def test_several_workers_on_postgresql_share_key_and_budget(
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise AssertionError("server with two workers did not come up")
-            time.sleep(0.3)
+            time.sleep(0.05)
         login = httpx.post(
             base + "/api/auth/login",
             json={"email": "agent@maplewood.k12.example", "password": "Resolve-demo-2026"},
