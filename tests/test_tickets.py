@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -335,6 +336,48 @@ def test_a_closed_ticket_cannot_be_changed_until_reopened(
     _ok(client.patch(url, json={"title": "Projector dead again"}, headers=desk.agent.headers))
 
 
+def test_stage_timestamps_agree_with_the_status_after_every_move(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    """Whatever the timestamps said before, after a move resolvedAt is set exactly when
+    the ticket is resolved or closed (not cancelled), and closedAt exactly when it is
+    closed or cancelled (a reopen and a rejected resolution clear both)."""
+    stale = datetime(2020, 1, 1, tzinfo=UTC)
+    problems = []
+    for source, target in EDGES:
+        if not any(
+            source in t.sources and t.target is target and t.allowed & ROLE_CAPACITY["admin"]
+            for t in TRANSITIONS
+        ):
+            continue
+        ticket = _ticket_in(client, db, desk, source)
+        with db.transaction(tenant=desk.tenant.id) as session:
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == uuid.UUID(ticket["id"]))
+                .values(resolved_at=stale, closed_at=stale)
+            )
+        moved = _ok(
+            client.patch(
+                f"/api/tickets/{ticket['id']}/status",
+                json={"status": target.value},
+                headers=desk.admin.headers,
+            )
+        )
+        stage = category(target).value
+        want_resolved = stage in ("resolved", "closed") and target is not TicketStatus.CANCELLED
+        want_closed = stage == "closed"
+        resolved_at, closed_at = moved["resolvedAt"], moved["closedAt"]
+        if want_resolved != (resolved_at is not None) or want_closed != (closed_at is not None):
+            problems.append(f"{source}->{target}: resolvedAt={resolved_at} closedAt={closed_at}")
+        if source is TicketStatus.RESOLVED and target is TicketStatus.CLOSED:
+            resolved_at = None  # closing keeps the time it was resolved
+        for value in (resolved_at, closed_at):
+            if value is not None and value.startswith("2020"):
+                problems.append(f"{source}->{target}: kept a stale timestamp {value}")
+    assert not problems, "\n".join(problems)
+
+
 def test_the_whole_life_of_a_ticket(client: httpx.Client, desk: Desk, db: Database) -> None:
     ticket = new_ticket(client, desk.requester)
     url = f"/api/tickets/{ticket['id']}"
@@ -376,6 +419,7 @@ def test_the_whole_life_of_a_ticket(client: httpx.Client, desk: Desk, db: Databa
         )
     )
     assert rejected["status"] == "in_progress"
+    assert rejected["resolvedAt"] is None, "a rejected resolution is no longer resolved"
     _ok(client.post(f"{url}/resolve", json={"note": "New bulb"}, headers=desk.tech.headers))
     closed = _ok(
         client.post(

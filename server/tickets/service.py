@@ -687,15 +687,21 @@ def _move(
     ticket.updated_at = now
     if target is TicketStatus.IN_PROGRESS and ticket.started_at is None:
         ticket.started_at = now
-    if target is TicketStatus.RESOLVED:
-        ticket.resolved_at = now
-    if new_category is StatusCategory.CLOSED:
-        ticket.closed_at = now
-        if ticket.resolved_at is None and target is TicketStatus.CLOSED:
-            ticket.resolved_at = now
-    if transition_name == "reopen":
+    # The stage timestamps describe where the ticket is now: back at work (a reopen,
+    # a rejected resolution) it is neither resolved nor closed.
+    if new_category in (StatusCategory.OPEN, StatusCategory.PAUSED):
         ticket.resolved_at = None
         ticket.closed_at = None
+    elif target is TicketStatus.RESOLVED:
+        ticket.resolved_at = now
+        ticket.closed_at = None
+    elif target is TicketStatus.CANCELLED:
+        ticket.closed_at = now
+        ticket.resolved_at = None  # withdrawn, never resolved
+    else:
+        ticket.closed_at = now
+        if ticket.resolved_at is None:  # closed without a resolution step (auto-close)
+            ticket.resolved_at = now
     if target is TicketStatus.WAITING_ON_REQUESTER:
         ticket.reminded_at = None
     record(
