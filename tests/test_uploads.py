@@ -644,6 +644,31 @@ def test_an_upload_made_for_a_ticket_is_claimed_for_that_ticket(
     assert error["details"] == {"field": "ticketId"}
 
 
+def test_an_asset_attachment_names_an_asset_of_the_callers_own_organization(
+    world: World, client: httpx.Client, db: Database, tenant: Tenant, tech: Account
+) -> None:
+    """Another district's asset id is as unknown as a made-up one, and nothing is stored."""
+
+    def asset_of(org: Tenant, tag: str) -> str:
+        types = client.get("/api/asset-types", headers=org.admin.headers).json()["data"]
+        body = {"assetTag": tag, "assetTypeId": types[0]["id"]}
+        created = client.post("/api/assets", json=body, headers=org.admin.headers)
+        assert created.status_code == 201, created.text
+        return str(created.json()["data"]["id"])
+
+    mine = asset_of(tenant, "LIN-0001")
+    theirs = asset_of(world.org("oakdale"), "OAK-0001")
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        uploads_before = session.scalar(select(func.count()).select_from(Upload))
+    for asset_id in (theirs, str(uuid.uuid4())):
+        refused = _presign(client, tech.headers, purpose="ASSET_ATTACHMENT", assetId=asset_id)
+        assert assert_error(refused, 422, "VALIDATION_ERROR")["details"] == {"field": "assetId"}
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        assert session.scalar(select(func.count()).select_from(Upload)) == uploads_before
+    accepted = _presign(client, tech.headers, purpose="ASSET_ATTACHMENT", assetId=mine)
+    assert accepted.status_code == 201, accepted.text
+
+
 # ------------------------------------------------------------------ reading it back
 
 

@@ -36,6 +36,7 @@ from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
 from common.errors import ErrorCode
 from common.ids import uuid7
 from common.scopes import scope_grants
+from server.assets.models import Asset
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.config import Settings, get_settings
@@ -196,10 +197,17 @@ def _check_target(
         )
         if visible is None:  # also a ticket the caller may not see: nothing to learn here
             raise ValidationFailed("ticketId does not exist", details={"field": "ticketId"})
-    if data.asset_id is not None and purpose is not UploadPurpose.ASSET_ATTACHMENT:
-        raise ValidationFailed(
-            f"assetId does not apply to {purpose.value}", details={"field": "assetId"}
+    if data.asset_id is not None:
+        if purpose is not UploadPurpose.ASSET_ATTACHMENT:
+            raise ValidationFailed(
+                f"assetId does not apply to {purpose.value}", details={"field": "assetId"}
+            )
+        # The session is scoped to the caller's organization: another's asset is not here.
+        found = session.scalar(
+            select(Asset.id).where(Asset.id == data.asset_id, Asset.deleted_at.is_(None))
         )
+        if found is None:
+            raise ValidationFailed("assetId does not exist", details={"field": "assetId"})
 
 
 def create_intent(
