@@ -378,6 +378,39 @@ def test_stage_timestamps_agree_with_the_status_after_every_move(
     assert not problems, "\n".join(problems)
 
 
+def test_a_parent_must_be_a_ticket_the_caller_can_see(client: httpx.Client, desk: Desk) -> None:
+    """A requester (or a technician) cannot hang their ticket under someone else's
+    ticket: the link would list theirs among its children and prove it exists."""
+    others = new_ticket(client, desk.neighbour, title="Broken blinds in 12")
+    for who in (desk.requester, desk.other_tech):
+        body = {"title": "Mine", "parentId": others["id"]}
+        refused = client.post("/api/tickets", json=body, headers=who.headers)
+        assert assert_error(refused, 422, "VALIDATION_ERROR")["details"] == {"field": "parentId"}
+    own = new_ticket(client, desk.requester)  # assigned to the technician, who may edit it
+    _ok(
+        client.patch(
+            f"/api/tickets/{own['id']}/assign",
+            json={"assigneeId": str(desk.other_tech.id)},
+            headers=desk.agent.headers,
+        )
+    )
+    patched = client.patch(
+        f"/api/tickets/{own['id']}",
+        json={"parentId": others["id"]},
+        headers=desk.other_tech.headers,
+    )
+    assert assert_error(patched, 422, "VALIDATION_ERROR")["details"] == {"field": "parentId"}
+    assert (
+        _ok(client.get(f"/api/tickets/{others['id']}", headers=desk.agent.headers))["children"]
+        == []
+    )
+    # a ticket they can see is a parent they may name; the desk may name any
+    mine = new_ticket(client, desk.requester)
+    child = new_ticket(client, desk.requester, title="Also mine", parentId=mine["id"])
+    assert child["parentId"] == mine["id"]
+    new_ticket(client, desk.agent, title="Desk follow-up", parentId=others["id"])
+
+
 def test_the_whole_life_of_a_ticket(client: httpx.Client, desk: Desk, db: Database) -> None:
     ticket = new_ticket(client, desk.requester)
     url = f"/api/tickets/{ticket['id']}"

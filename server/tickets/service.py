@@ -378,8 +378,14 @@ def _create(
 def _parent(session: Session, caller: Caller, parent_id: uuid.UUID | None) -> Ticket | None:
     if parent_id is None:
         return None
-    parent = session.get(Ticket, parent_id)
-    if parent is None or parent.deleted_at is not None:
+    # A ticket the caller may not see is as absent as a missing one: linking to it
+    # would list the caller's ticket among its children and confirm that it exists.
+    parent = session.scalars(
+        select(Ticket).where(
+            Ticket.id == parent_id, Ticket.deleted_at.is_(None), visible_filter(caller)
+        )
+    ).one_or_none()
+    if parent is None:
         raise ValidationFailed("parentId does not name a ticket", details={"field": "parentId"})
     return parent
 
