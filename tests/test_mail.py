@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from common.enums import EmailStatus
+from server.auth.models import PasswordResetToken
 from server.core.config import Settings
 from server.core.db import Database, utcnow
 from server.core.tenancy import ALL_TENANTS
 from server.jobs import deliver_email, take_lease
 from server.mail import service as mail
 from server.mail.models import OutboxEmail
+from tests.conftest import World
 
 
 class _Inbox:
@@ -71,6 +75,41 @@ def test_queued_mail_is_sent_once_through_smtp(db: Database, settings: Settings,
         assert {e.status for e in s.scalars(select(OutboxEmail))} == {EmailStatus.SENT}
     deliver_email(db, smtp_settings)
     assert len(inbox.messages) == 2, "sent mail is not sent again"
+
+
+def test_a_sent_password_reset_leaves_no_working_code_in_the_outbox(
+    world: World, client: httpx.Client, db: Database, settings: Settings, smtp
+) -> None:
+    """The reset link reaches the person; the outbox row keeps no working code, and the
+    code still works (the database holds only its hash)."""
+    port, inbox = smtp
+    smtp_settings = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False}
+    )
+    tenant = world.org("willow")
+    asked = client.post("/api/auth/password-reset/request", json={"email": tenant.admin.email})
+    assert asked.status_code == 202, asked.text
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        queued = s.scalars(select(OutboxEmail).where(OutboxEmail.kind == "password_reset")).one()
+        assert queued.holds_secret and "token=" in queued.body_text  # an operator can read it
+    _queue(db, 1)  # an ordinary mail alongside keeps its body
+    deliver_email(db, smtp_settings)
+    delivered = next(m[2] for m in inbox.messages if b"Reset your" in m[2]).decode()
+    code = re.search(r"token=([\w-]+)", delivered.replace("=\r\n", "").replace("=3D", "="))
+    assert code, delivered
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        rows = {e.kind: e for e in s.scalars(select(OutboxEmail))}
+        assert {e.status for e in rows.values()} == {EmailStatus.SENT}
+        assert rows["password_reset"].body_text == mail.REMOVED_SECRET_BODY
+        assert code.group(1) not in rows["password_reset"].body_text
+        assert rows["test"].body_text == "Body"
+        secrets = s.scalars(select(PasswordResetToken.token_hash)).all()
+        assert code.group(1) not in secrets
+    reset = client.post(
+        "/api/auth/password-reset/confirm",
+        json={"token": code.group(1), "newPassword": "Brand-new-Pass-77"},
+    )
+    assert reset.status_code == 200, reset.text
 
 
 def test_unreachable_smtp_backs_off_and_keeps_the_mail(db: Database, settings: Settings) -> None:

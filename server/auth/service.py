@@ -718,6 +718,7 @@ def request_password_reset(session: Session, *, settings: Settings, email: str) 
         ),
         kind="password_reset",
         organization_id=user.organization_id,
+        holds_secret=True,
     )
     audit.record(
         session,
@@ -750,6 +751,7 @@ def send_invitation(session: Session, *, settings: Settings, user: User, inviter
         ),
         kind="invitation",
         organization_id=user.organization_id,
+        holds_secret=True,
     )
 
 

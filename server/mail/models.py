@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.enums import EmailStatus
@@ -25,6 +26,9 @@ class OutboxEmail(IdMixin, Base):
     body_text: Mapped[str] = mapped_column(Text)
     #: what caused it (e.g. "password_reset"), for filtering and tests
     kind: Mapped[str] = mapped_column(String(60))
+    #: the body carries a one-time link or code: it is removed once the mail is sent
+    #: (or given up on), so the database does not keep a working secret
+    holds_secret: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[EmailStatus] = mapped_column(
         enum_column(EmailStatus, 16), default=EmailStatus.PENDING
     )

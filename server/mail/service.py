@@ -18,6 +18,11 @@ from server.mail.models import OutboxEmail
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+#: what is left of a mail that held a secret once it was sent or given up on
+REMOVED_SECRET_BODY = (
+    "[This message held a one-time link or code. Its text was removed from the outbox "
+    "once the message was sent or given up on.]"
+)
 
 
 def enqueue(
@@ -28,13 +33,17 @@ def enqueue(
     body: str,
     kind: str,
     organization_id: uuid.UUID | None,
+    holds_secret: bool = False,
 ) -> OutboxEmail:
+    """Queue a mail. ``holds_secret``: the body carries a one-time link or code, which
+    is erased from the outbox as soon as the mail is sent or given up on."""
     email = OutboxEmail(
         to_address=to,
         subject=subject,
         body_text=body,
         kind=kind,
         organization_id=organization_id,
+        holds_secret=holds_secret,
     )
     session.add(email)
     return email
@@ -92,6 +101,7 @@ def deliver_due(session: Session, settings: Settings, *, batch: int = 50) -> tup
             email.last_error = str(exc)[:1000]
             if email.attempts >= MAX_ATTEMPTS:
                 email.status = EmailStatus.FAILED
+                _forget_secret(email)
             else:
                 # back off: 1, 2, 4 ... minutes
                 email.next_attempt_at = now + timedelta(minutes=2 ** (email.attempts - 1))
@@ -101,6 +111,12 @@ def deliver_due(session: Session, settings: Settings, *, batch: int = 50) -> tup
             email.status = EmailStatus.SENT
             email.sent_at = utcnow()
             email.attempts += 1
+            _forget_secret(email)
             sent += 1
     session.flush()
     return sent, failed
+
+
+def _forget_secret(email: OutboxEmail) -> None:
+    if email.holds_secret:
+        email.body_text = REMOVED_SECRET_BODY
