@@ -522,6 +522,30 @@ def test_refresh_after_idle_timeout_or_expiry_is_refused(
 # --------------------------------------------------------------------------- lockout
 
 
+def _refused_while_locked(client: httpx.Client, email: str) -> None:
+    """The right password is refused, in the words a wrong one or an unknown email get."""
+    refused = assert_error(_login(client, email), 401, "INVALID_CREDENTIALS")
+    assert refused["message"] == "Invalid email or password" and not refused["details"]
+
+
+def test_a_locked_account_and_an_unknown_email_get_the_same_answer(
+    world: World, client: httpx.Client
+) -> None:
+    """Five failures, then the same answer whether the address has an account or not:
+    the lock does not tell anyone which emails exist."""
+    tenant = world.org("alpha")
+    agent = world.user(tenant.id, Role.AGENT, login=False)
+    answers = {}
+    for email in (agent.email, "nobody-here@alpha.example"):
+        for _ in range(5):
+            assert_error(_login(client, email, "Not-the-password-1"), 401)
+        response = _login(client, email)
+        answers[email] = (response.status_code, {**response.json()["error"], "requestId": None})
+    assert answers[agent.email] == answers["nobody-here@alpha.example"]
+    shown = client.get(f"/api/users/{agent.id}", headers=tenant.admin.headers).json()["data"]
+    assert shown["lockedUntil"] is not None  # the account is locked all the same
+
+
 def test_repeated_failures_lock_the_account_until_the_lockout_ends(
     world: World, client: httpx.Client, db: Database
 ) -> None:
@@ -532,8 +556,10 @@ def test_repeated_failures_lock_the_account_until_the_lockout_ends(
 
     for _ in range(3):
         assert_error(_login(client, agent.email, "Not-the-password-1"), 401, "INVALID_CREDENTIALS")
-    locked = assert_error(_login(client, agent.email), 423, "ACCOUNT_LOCKED")
-    assert locked["details"]["lockedUntil"]
+    _refused_while_locked(client, agent.email)
+    told = _emails(db, agent.email)
+    assert [e.subject for e in told] == ["Sign-in to your District Resolve account is paused"]
+    assert "5 minutes" in told[0].body_text and "3 failed sign-ins" in told[0].body_text
     shown = client.get(f"/api/users/{agent.id}", headers=tenant.admin.headers).json()["data"]
     assert shown["lockedUntil"] is not None
     events = _audit(client, tenant.admin.headers, "auth.account_locked")
@@ -568,7 +594,7 @@ def test_lockout_policy_is_per_organization(world: World, client: httpx.Client) 
     for email in (a.email, b.email):
         for _ in range(3):
             assert_error(_login(client, email, "Not-the-password-1"), 401)
-    assert_error(_login(client, a.email), 423, "ACCOUNT_LOCKED")
+    _refused_while_locked(client, a.email)
     assert _signed_in(client, b.email)  # beta keeps the default of 5
 
 
@@ -580,7 +606,7 @@ def test_password_reset_unlocks_a_locked_account(
     _set_policy(client, tenant.admin.headers, maxFailedLoginAttempts=3)
     for _ in range(3):
         assert_error(_login(client, agent.email, "Not-the-password-1"), 401)
-    assert_error(_login(client, agent.email), 423, "ACCOUNT_LOCKED")
+    _refused_while_locked(client, agent.email)
     assert (
         client.post("/api/auth/password-reset/request", json={"email": agent.email}).status_code
         == 202
@@ -599,7 +625,7 @@ def test_admin_activate_clears_a_lockout(world: World, client: httpx.Client) -> 
     _set_policy(client, tenant.admin.headers, maxFailedLoginAttempts=3)
     for _ in range(3):
         assert_error(_login(client, agent.email, "Not-the-password-1"), 401)
-    assert_error(_login(client, agent.email), 423, "ACCOUNT_LOCKED")
+    _refused_while_locked(client, agent.email)
     response = client.post(f"/api/users/{agent.id}/activate", headers=tenant.admin.headers)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["lockedUntil"] is None
@@ -732,7 +758,7 @@ def test_wrong_mfa_codes_count_towards_lockout(world: World, client: httpx.Clien
         code = _other_code(pyotp.TOTP(secret).now())
         assert_error(_login(client, agent.email, mfaCode=code), 401, "MFA_INVALID")
     locked = _login(client, agent.email, mfaCode=pyotp.TOTP(secret).now())
-    assert_error(locked, 423, "ACCOUNT_LOCKED")
+    assert_error(locked, 401, "INVALID_CREDENTIALS")
 
 
 def test_a_backup_code_signs_in_once(world: World, client: httpx.Client) -> None:

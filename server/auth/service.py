@@ -116,6 +116,10 @@ def _load_account(session: Session, email: str) -> tuple[User, Organization | No
     return (row[0], row[1]) if row else None
 
 
+#: the one answer to a refused password, an unknown email and a locked account alike
+SIGN_IN_REFUSED = "Invalid email or password"
+
+
 def _fail(
     session: Session,
     *,
@@ -124,7 +128,7 @@ def _fail(
     org: Organization | None,
     reason: str,
     code: ErrorCode = ErrorCode.INVALID_CREDENTIALS,
-    message: str = "Invalid email or password",
+    message: str = SIGN_IN_REFUSED,
     status_code: int = 401,
     details: dict[str, object] | None = None,
 ) -> AuthFailure:
@@ -151,7 +155,7 @@ def _register_failure(
     org: Organization | None,
     reason: str,
     code: ErrorCode = ErrorCode.INVALID_CREDENTIALS,
-    message: str = "Invalid email or password",
+    message: str = SIGN_IN_REFUSED,
 ) -> AuthFailure:
     policy = policy_of(org) if org else None
     max_attempts = policy.max_failed_login_attempts if policy else 5
@@ -172,6 +176,22 @@ def _register_failure(
             entity_id=user.id,
             message=f"{user.email} locked for {lockout_minutes} minutes after "
             f"{max_attempts} failed sign-ins",
+        )
+        mail.enqueue(
+            session,
+            to=user.email,
+            subject="Sign-in to your District Resolve account is paused",
+            body=(
+                f"Hello {user.full_name},\n\n"
+                f"After {max_attempts} failed sign-ins, your District Resolve account "
+                f"will not accept sign-ins for {lockout_minutes} minutes "
+                "(until it does, even the right password is refused).\n\n"
+                "If this was you, wait and try again, or reset your password, which "
+                "ends the pause. If it was not you, reset your password and tell your "
+                "district's IT team.\n"
+            ),
+            kind="account_locked",
+            organization_id=user.organization_id,
         )
     return _fail(
         session, user=user, email=user.email, org=org, reason=reason, code=code, message=message
@@ -227,17 +247,11 @@ def login(
     user, org = account
     now = utcnow()
     if user.locked_until and user.locked_until > now:
-        raise _fail(
-            session,
-            user=user,
-            email=email,
-            org=org,
-            reason="locked",
-            code=ErrorCode.ACCOUNT_LOCKED,
-            status_code=423,
-            message="Account is locked after too many failed sign-ins; try again later",
-            details={"lockedUntil": user.locked_until.isoformat()},
-        )
+        # Answered like a wrong password or an unknown email, after the same work: a
+        # distinct answer told anyone which addresses have accounts. The owner was
+        # told of the lock by email when it began.
+        verify_password(user.password_hash, password)
+        raise _fail(session, user=user, email=email, org=org, reason="locked")
     if not verify_password(user.password_hash, password):
         raise _register_failure(session, user=user, org=org, reason="bad_password")
     if not user.is_active:
