@@ -675,6 +675,46 @@ def test_list_filters_and_sort(client: httpx.Client, desk: Desk) -> None:
     )
 
 
+def test_the_desk_queues_by_team_and_technician(client: httpx.Client, desk: Desk) -> None:
+    """A team's queue of tickets waiting for a technician, tickets in no team at all,
+    and "no technician yet" wherever they are."""
+    team = _ok(
+        client.post(
+            "/api/teams",
+            json={"name": "Field", "memberIds": [str(desk.tech.id)]},
+            headers=desk.admin.headers,
+        ),
+        201,
+    )
+    waiting = new_ticket(client, desk.requester, title="Waiting in the team")
+    taken = new_ticket(client, desk.requester, title="Taken by the technician")
+    loose = new_ticket(client, desk.requester, title="In no queue")
+    for ticket, body in (
+        (waiting, {"teamId": team["id"]}),
+        (taken, {"teamId": team["id"], "assigneeId": str(desk.tech.id)}),
+    ):
+        _ok(
+            client.patch(
+                f"/api/tickets/{ticket['id']}/assign", json=body, headers=desk.agent.headers
+            )
+        )
+
+    def ids(**params: Any) -> set[str]:
+        found = _ok(client.get("/api/tickets", params=params, headers=desk.agent.headers))
+        return {t["id"] for t in found}
+
+    assert ids(teamId=team["id"], assigneeId="none") == {waiting["id"]}
+    assert ids(teamId=team["id"], unassigned="true") == {waiting["id"]}
+    assert ids(unassigned="true") == ids(assigneeId="none") == {waiting["id"], loose["id"]}
+    assert ids(teamId="none") == {loose["id"]}
+    assert ids(teamId=["none", team["id"]]) == {waiting["id"], taken["id"], loose["id"]}
+    assert ids(assigneeId=["none", str(desk.tech.id)]) == {waiting["id"], taken["id"], loose["id"]}
+    assert ids(teamId=team["id"]) == {waiting["id"], taken["id"]}
+    for bad in ("nobody", "None "):
+        refused = client.get("/api/tickets", params={"teamId": bad}, headers=desk.agent.headers)
+        assert_error(refused, 422, "VALIDATION_ERROR")
+
+
 def test_etag_and_if_none_match(client: httpx.Client, desk: Desk) -> None:
     ticket = new_ticket(client, desk.requester)
     url = f"/api/tickets/{ticket['id']}"
@@ -980,6 +1020,8 @@ def test_a_read_and_first_pages_read_a_bounded_number_of_tickets(
         "/api/tickets?perPage=50&status=in_progress",
         f"/api/tickets?perPage=50&assigneeId={desk.tech.id}",
         f"/api/tickets?perPage=50&requesterId={desk.requester.id}",
+        "/api/tickets?perPage=50&unassigned=true",
+        "/api/tickets?perPage=50&teamId=none",
     ]
     seen: list[tuple[str, Any]] = []
 

@@ -144,11 +144,11 @@ def live_unique(name: str, *columns: Any) -> Index:
     return Index(name, *columns, unique=True, sqlite_where=where, postgresql_where=where)
 
 
-def live_index(name: str, *columns: Any) -> Index:
-    """An index over rows that are not tombstoned: what every list reads, and small
-    enough for the database to count a list from the index alone."""
-    where = text("deleted_at IS NULL")
-    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+def live_index(name: str, *columns: Any, where: str | None = None) -> Index:
+    """An index over rows that are not tombstoned (and match ``where``, SQL text):
+    what every list reads, and small enough to count a list from the index alone."""
+    condition = text("deleted_at IS NULL" + (f" AND {where}" if where else ""))
+    return Index(name, *columns, sqlite_where=condition, postgresql_where=condition)
 
 
 class ChangeCounter(Base):

@@ -48,6 +48,15 @@ class Ticket(IdMixin, TimestampMixin, ReplicatedMixin, Base):
         live_index("ix_tickets_team", "team_id", "status_category", "created_at", "id"),
         live_index("ix_tickets_team_created", "team_id", "created_at", "id"),
         live_index("ix_tickets_requester", "requester_id", "created_at", "id"),
+        # the desk's queues: waiting in a team for a technician, or in no team at all
+        live_index(
+            "ix_tickets_org_unassigned",
+            "organization_id",
+            "team_id",
+            "created_at",
+            "id",
+            where="assignee_id IS NULL",
+        ),
         Index("ix_tickets_org_resolution_due", "organization_id", "resolution_due_at"),
         Index("ix_tickets_room", "room_id"),
         Index("ix_tickets_parent", "parent_id"),

@@ -34,6 +34,7 @@ from server.tickets.schemas import (
     HistoryEntry,
     LinkCreate,
     MergeBody,
+    NoneFilter,
     RejectBody,
     SearchFilters,
     SetSlaBody,
@@ -136,10 +137,18 @@ def _filters(
     status_category: Annotated[list[StatusCategory] | None, Query(alias="statusCategory")] = None,
     priority: Annotated[list[Priority] | None, Query()] = None,
     ticket_type: Annotated[list[TicketType] | None, Query(alias="type")] = None,
-    assignee_id: Annotated[list[uuid.UUID] | None, Query(alias="assigneeId")] = None,
+    assignee_id: Annotated[
+        list[uuid.UUID | NoneFilter] | None,
+        Query(alias="assigneeId", description="A technician's id, or `none`: no technician"),
+    ] = None,
     assigned_to_me: Annotated[bool | None, Query(alias="assignedToMe")] = None,
-    unassigned: Annotated[bool | None, Query()] = None,
-    team_id: Annotated[list[uuid.UUID] | None, Query(alias="teamId")] = None,
+    unassigned: Annotated[
+        bool | None, Query(description="No technician yet (the same as `assigneeId=none`)")
+    ] = None,
+    team_id: Annotated[
+        list[uuid.UUID | NoneFilter] | None,
+        Query(alias="teamId", description="A team's id, or `none`: in no team's queue"),
+    ] = None,
     requester_id: Annotated[list[uuid.UUID] | None, Query(alias="requesterId")] = None,
     department_id: Annotated[list[uuid.UUID] | None, Query(alias="departmentId")] = None,
     site_id: Annotated[list[uuid.UUID] | None, Query(alias="siteId")] = None,

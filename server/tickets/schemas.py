@@ -272,15 +272,22 @@ class HistoryEntry(ApiModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+#: the value of an id filter that asks for "not set" (``assigneeId=none``, ``teamId=none``)
+NoneFilter = Literal["none"]
+
+
 class SearchFilters(ApiInput):
     status: list[TicketStatus] | None = Field(default=None, max_length=20)
     status_category: list[StatusCategory] | None = Field(default=None, max_length=4)
     priority: list[Priority] | None = Field(default=None, max_length=4)
     ticket_type: list[TicketType] | None = Field(default=None, max_length=5)
-    assignee_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    #: ``"none"`` among them: no technician
+    assignee_ids: list[uuid.UUID | NoneFilter] | None = Field(default=None, max_length=100)
     assigned_to_me: bool | None = None
+    #: no technician yet, in a team's queue or not (``assigneeId=none``)
     unassigned: bool | None = None
-    team_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
+    #: ``"none"`` among them: in no team's queue
+    team_ids: list[uuid.UUID | NoneFilter] | None = Field(default=None, max_length=100)
     requester_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)
     departments: list[uuid.UUID] | None = Field(default=None, max_length=100)
     site_ids: list[uuid.UUID] | None = Field(default=None, max_length=100)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from common.enums import Role
 from common.errors import ErrorCode
@@ -1265,6 +1265,16 @@ def _day_end(value: datetime | date) -> datetime:
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def _id_or_none(
+    column: InstrumentedAttribute[uuid.UUID | None], values: Sequence[uuid.UUID | str]
+) -> ColumnElement[bool]:
+    """``column`` is one of the ids, or unset where ``"none"`` is among them."""
+    ids = [v for v in values if isinstance(v, uuid.UUID)]
+    if len(ids) == len(values):
+        return column.in_(ids)
+    return or_(column.is_(None), column.in_(ids)) if ids else column.is_(None)
+
+
 def _tag_filter(dialect: str, tag: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         return Ticket.tags.op("@>")(func.jsonb_build_array(tag))
@@ -1292,13 +1302,13 @@ def query(
     if f.ticket_type:
         conditions.append(Ticket.ticket_type.in_([t.value for t in f.ticket_type]))
     if f.assignee_ids:
-        conditions.append(Ticket.assignee_id.in_(f.assignee_ids))
+        conditions.append(_id_or_none(Ticket.assignee_id, f.assignee_ids))
     if f.assigned_to_me:
         conditions.append(Ticket.assignee_id == caller.user_id)
     if f.unassigned:
-        conditions.append(and_(Ticket.assignee_id.is_(None), Ticket.team_id.is_(None)))
+        conditions.append(Ticket.assignee_id.is_(None))
     if f.team_ids:
-        conditions.append(Ticket.team_id.in_(f.team_ids))
+        conditions.append(_id_or_none(Ticket.team_id, f.team_ids))
     if f.requester_ids:
         conditions.append(Ticket.requester_id.in_(f.requester_ids))
     if f.departments:
