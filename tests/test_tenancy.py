@@ -303,7 +303,8 @@ def _query_params(route: APIRoute) -> list[tuple[str, Any]]:
 
 
 def _takes_uuid(annotation: Any) -> bool:
-    return annotation is uuid.UUID or uuid.UUID in typing.get_args(annotation)
+    """A UUID, or an optional one, or a list of them (``?teamId=a&teamId=b``)."""
+    return annotation is uuid.UUID or any(_takes_uuid(a) for a in typing.get_args(annotation))
 
 
 def _takes_text(annotation: Any) -> bool:
@@ -337,6 +338,8 @@ ID_TABLES: dict[str, tuple[str, ...]] = {
     "blocker": ("tickets",),
     "review": ("stock_movements",),
     "actor": ("users",),
+    "assignee": ("users",),
+    "requester": ("users",),
     "holder_user": ("users",),
     "assigned_person": ("people",),
     "source": ("tickets", "purchase_orders"),
