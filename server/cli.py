@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from server.core.config import Settings, get_settings
+from server.core.config import SECRET_KEY_FILE, Settings, get_settings
+from server.core.files import private_dir
 
 if TYPE_CHECKING:
     from server.core.db import Database
@@ -36,7 +37,7 @@ def _database(settings: Settings) -> Database:
     from server.core.db import Database
 
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
     return Database(settings.database_url)
 
 
@@ -44,7 +45,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from server.migrations import upgrade
 
     if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
     upgrade(settings.database_url)
     print(f"database is at the latest schema ({_redacted(settings.database_url)})")
     return 0
@@ -317,7 +318,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     from server.core.security import configure_password_hashing
 
     configure_password_hashing(settings.password_cost)  # create-user, reset-password, seed-demo
+    if args.func in (cmd_serve, cmd_migrate):
+        _warn_if_others_can_read(settings)
     return int(args.func(settings, args))
+
+
+def _warn_if_others_can_read(settings: Settings) -> None:
+    """The data directory, key, SQLite files and uploads should be the owner's alone."""
+    from server.core.db import sqlite_path
+    from server.core.files import readable_by_others, sqlite_files
+    from server.uploads.storage import UPLOADS_DIR
+
+    database = sqlite_path(settings.database_url)
+    paths = [settings.data_dir, settings.data_dir / SECRET_KEY_FILE]
+    paths += [settings.data_dir / UPLOADS_DIR] + (sqlite_files(database) if database else [])
+    for exposed in readable_by_others(paths):
+        print(
+            f"resolve-server: warning: other users of this machine can read {exposed}; "
+            "chmod it to 0600 (files) or 0700 (folders)",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

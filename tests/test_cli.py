@@ -136,6 +136,41 @@ def test_outbox_lists_what_would_have_been_sent(env: dict[str, str]) -> None:
     assert "reset-password?token=" in listed
 
 
+def test_the_data_directory_and_database_are_private(env: dict[str, str], tmp_path: Path) -> None:
+    """Under a common umask (022) the data directory is 0700 and the SQLite database
+    with its WAL 0600; a database others can read makes the server say so."""
+    import stat
+
+    from sqlalchemy import text
+
+    from server.core.db import make_engine
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old_umask = os.umask(0o022)
+    try:
+        _run(env, "migrate")
+        data = tmp_path / "data"
+        database = data / "resolve.db"
+        assert mode(data) == 0o700 and mode(database) == 0o600
+        engine = make_engine(f"sqlite:///{database}")
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE probe (x INTEGER)"))
+            wal = data / "resolve.db-wal"
+            assert wal.exists() and mode(wal) == 0o600
+            assert mode(data / "resolve.db-shm") == 0o600
+        engine.dispose()
+        quiet = _run(env, "migrate")
+        assert "warning" not in quiet.stderr
+        database.chmod(0o644)
+        loud = _run(env, "migrate")
+        assert "other users of this machine can read" in loud.stderr
+        assert f"{database} (mode 0644)" in loud.stderr
+    finally:
+        os.umask(old_umask)
+
+
 def test_export_openapi_writes_the_schema(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "openapi.json"
     _run(env, "export-openapi", "--output", str(out))

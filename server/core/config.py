@@ -12,6 +12,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.core.files import private_dir
+
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -152,7 +154,7 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value()
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             # O_EXCL: when several workers start together only one writes the key.
             try:
                 fd = path.open("x", encoding="ascii")

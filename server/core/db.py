@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -44,6 +46,7 @@ from sqlalchemy.orm import (
 from common.errors import ErrorCode
 from common.ids import uuid7
 from server.core.errors import Conflict
+from server.core.files import private_file
 
 
 def utcnow() -> datetime:
@@ -177,6 +180,9 @@ class JobLease(Base):
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None and path.parent.is_dir():
+            private_file(path)  # before SQLite makes it (and its WAL) world-readable
         engine = create_engine(
             url,
             echo=echo,
@@ -207,6 +213,14 @@ def _configure_sqlite(engine: Engine) -> None:
         # then writes fails with SQLITE_BUSY when another writer got in between.
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 class Database:

@@ -30,11 +30,10 @@ from typing import BinaryIO
 
 from common.errors import ErrorCode
 from server.core.errors import AuthenticationRequired
+from server.core.files import PRIVATE_FILE, private_dir
 
 UPLOADS_DIR = "uploads"
 PART_MARKER = ".part-"
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 CHUNK_BYTES = 256 * 1024
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -124,12 +123,8 @@ class LocalStorage:
         self.root = Path(data_dir) / UPLOADS_DIR
 
     def _dir(self, organization_id: uuid.UUID) -> Path:
-        directory = self.root / str(organization_id)
-        for path in (self.root, directory):
-            if not path.is_dir():
-                path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-                path.chmod(DIR_MODE)  # mkdir's mode is filtered by the umask
-        return directory
+        private_dir(self.root)
+        return private_dir(self.root / str(organization_id))
 
     def path_for(self, key: str) -> Path:
         parsed = parse_storage_key(key)
@@ -145,10 +140,10 @@ class LocalStorage:
         directory = self._dir(parsed[0])
         path = directory / f"{parsed[1]}{PART_MARKER}{secrets.token_hex(8)}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(path, flags | getattr(os, "O_BINARY", 0), FILE_MODE)
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
         try:
             if hasattr(os, "fchmod"):
-                os.fchmod(fd, FILE_MODE)  # the mode given to open() is filtered by the umask
+                os.fchmod(fd, PRIVATE_FILE)  # the mode given to open() is filtered by the umask
             return path, os.fdopen(fd, "wb")
         except BaseException:
             os.close(fd)
