@@ -604,6 +604,38 @@ def test_open_blockers_prevent_resolving(client: httpx.Client, desk: Desk) -> No
     assert _ok(client.get(url, headers=desk.agent.headers))["openBlockerCount"] == 1
 
 
+def test_a_requester_learns_their_ticket_waits_not_on_what(
+    client: httpx.Client, desk: Desk
+) -> None:
+    """A teacher's ticket blocked by the desk's network ticket shows an open blocker,
+    but neither the ticket read nor the timeline names the hidden ticket."""
+    network = new_ticket(client, desk.agent, title="Core switch replacement, budget codes")
+    projector = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{projector['id']}"
+    _ok(
+        client.post(
+            f"{url}/blockers", json={"blockerId": network["id"]}, headers=desk.agent.headers
+        ),
+        201,
+    )
+    for path in ("", "/history"):
+        response = client.get(url + path, headers=desk.requester.headers)
+        assert response.status_code == 200, response.text
+        for secret in (network["id"], network["number"], "Core switch"):
+            assert secret not in response.text, (path, secret)
+    seen = _ok(client.get(url, headers=desk.requester.headers))
+    assert seen["openBlockerCount"] == 1 and seen["blockedBy"] == []
+    linked = next(
+        e
+        for e in _ok(client.get(f"{url}/history", headers=desk.requester.headers))
+        if e["kind"] == "linked"
+    )
+    assert linked["data"]["relation"] == "blocked_by" and linked["data"]["otherHidden"]
+    # the desk sees what it waits on
+    desk_view = _ok(client.get(url, headers=desk.agent.headers))
+    assert [b["number"] for b in desk_view["blockedBy"]] == [network["number"]]
+
+
 def test_merging_a_duplicate_keeps_its_conversation(client: httpx.Client, desk: Desk) -> None:
     original = new_ticket(client, desk.requester)
     duplicate = new_ticket(client, desk.neighbour, title="Room 204 projector broken")

@@ -75,7 +75,7 @@ def _out(ticket: Ticket, caller: Caller) -> TicketOut:
 
 def _detail(ctx: RequestContext, ticket: Ticket) -> TicketDetailOut:
     base = _out(ticket, ctx.caller).model_dump()
-    related = service.related(ctx.session, ticket)
+    related = service.related(ctx.session, ctx.caller, ticket)
     refs = {k: [TicketRef.model_validate(t) for t in v] for k, v in related.items()}
     transitions = [
         TransitionOut(name=t.name, target=t.target, description=t.description)

@@ -1089,8 +1089,10 @@ def remove_blocker(session: Session, caller: Caller, ticket: Ticket, blocker_id:
 _RELATION_RANK = {"blocked_by": 0, "children": 1, "blocking": 2}
 
 
-def related(session: Session, ticket: Ticket) -> dict[str, list[Ticket]]:
-    """Blockers, what it blocks and its children.
+def related(session: Session, caller: Caller, ticket: Ticket) -> dict[str, list[Ticket]]:
+    """Blockers, what it blocks and its children, of those the caller may see (a
+    requester learns that their ticket waits on other work from its open blocker
+    count, not which work).
 
     One probe of three indexed lookups (``UNION ALL``; an ``OR`` of them made
     PostgreSQL scan every ticket of the organization), and a second query only when
@@ -1114,7 +1116,9 @@ def related(session: Session, ticket: Ticket) -> dict[str, list[Ticket]]:
         return result
     tickets = session.scalars(
         select(Ticket)
-        .where(Ticket.deleted_at.is_(None), Ticket.id.in_(list(relation_of)))
+        .where(
+            Ticket.deleted_at.is_(None), Ticket.id.in_(list(relation_of)), visible_filter(caller)
+        )
         .order_by(Ticket.created_at)
         .limit(300)
     )
@@ -1243,7 +1247,36 @@ def history(session: Session, caller: Caller, ticket: Ticket) -> list[dict[str, 
             }
         )
     entries.sort(key=lambda e: (e["at"], str(e["id"])))
+    _hide_tickets_out_of_sight(session, caller, entries)
     return entries
+
+
+def _hide_tickets_out_of_sight(
+    session: Session, caller: Caller, entries: list[dict[str, Any]]
+) -> None:
+    """Links and merges name the other ticket; a caller who may not see it reads that
+    there is one (``otherHidden``), not its number or id."""
+    if is_desk(caller):
+        return
+    named = {e["data"]["otherId"] for e in entries if e["data"].get("otherId")}
+    if not named:
+        return
+    ids = [uuid.UUID(value) for value in named]
+    seen = {
+        str(found)
+        for found in session.scalars(
+            select(Ticket.id).where(
+                Ticket.id.in_(ids), Ticket.deleted_at.is_(None), visible_filter(caller)
+            )
+        )
+    }
+    for entry in entries:
+        data = entry["data"]
+        if data.get("otherId") and data["otherId"] not in seen:
+            entry["data"] = {
+                **{k: v for k, v in data.items() if k not in ("otherId", "otherNumber")},
+                "otherHidden": True,
+            }
 
 
 def _merged_from(ticket_id: uuid.UUID | None) -> dict[str, str]:
