@@ -227,6 +227,30 @@ def test_internal_notes_stay_with_staff(client: httpx.Client, desk: Desk) -> Non
     assert searched == []
 
 
+def test_what_a_requester_asks_for_is_urgency_and_staff_set_priority(
+    client: httpx.Client, desk: Desk
+) -> None:
+    """A teacher cannot give their own ticket a critical SLA, on create as on update:
+    the priority they ask for becomes the ticket's urgency; staff choose priority."""
+    asked = new_ticket(client, desk.requester, priority="critical")
+    assert asked["priority"] == "medium" and asked["urgency"] == "high"
+    matrix = new_ticket(client, desk.requester, impact="high", urgency="high")
+    assert matrix["priority"] == "medium" and matrix["urgency"] == "high"
+    refused = client.patch(
+        f"/api/tickets/{asked['id']}", json={"priority": "critical"}, headers=desk.requester.headers
+    )
+    assert_error(refused, 403, "PERMISSION_DENIED")
+    # the desk decides, on create or later
+    assert new_ticket(client, desk.agent, priority="critical")["priority"] == "critical"
+    assert new_ticket(client, desk.agent, impact="high", urgency="high")["priority"] == "critical"
+    triaged = _ok(
+        client.patch(
+            f"/api/tickets/{asked['id']}", json={"priority": "high"}, headers=desk.agent.headers
+        )
+    )
+    assert triaged["priority"] == "high"
+
+
 # --- the workflow by role -----------------------------------------------------------
 
 ROLE_CAPACITY = {

@@ -262,6 +262,15 @@ def _check_refs(session: Session, values: dict[str, Any]) -> None:
         _check_place(session, values)
 
 
+#: what a requester's priority says about how soon it hurts them
+URGENCY_OF_REQUESTED_PRIORITY = {
+    Priority.LOW: Level.LOW,
+    Priority.MEDIUM: Level.MEDIUM,
+    Priority.HIGH: Level.HIGH,
+    Priority.CRITICAL: Level.HIGH,
+}
+
+
 def _derive_priority(ticket_type: TicketType, data: Any) -> Priority:
     if data.priority is not None:
         return Priority(data.priority)
@@ -307,6 +316,13 @@ def _create(
         for field in ("assignee_id", "team_id", "due_at"):
             if values.get(field) is not None:
                 raise PermissionDenied(f"Only staff can set {field.replace('_id', '')}")
+        # The priority they ask for is a request: kept as urgency for the desk to weigh,
+        # while the ticket's priority (and so its SLA) comes from the routing rules or
+        # staff, as it would on a later change (which requesters may not make either).
+        requested = values.pop("priority", None)
+        if values.get("urgency") is None and requested is not None:
+            values["urgency"] = URGENCY_OF_REQUESTED_PRIORITY[Priority(requested)].value
+        data = data.model_copy(update={"priority": None, "impact": None, "urgency": None})
     requester = _active_user(session, requester_id, "requesterId")
     _check_refs(session, values)
     parent = _parent(session, caller, values.get("parent_id"))
