@@ -628,6 +628,39 @@ def test_open_blockers_prevent_resolving(client: httpx.Client, desk: Desk) -> No
     assert _ok(client.get(url, headers=desk.agent.headers))["openBlockerCount"] == 1
 
 
+def test_the_timeline_names_people_and_teams(
+    client: httpx.Client, world: World, desk: Desk
+) -> None:
+    """Each line says who acted and to whom or which team a ticket went, by name,
+    beside the ids: a timeline reads without looking anyone up (offline, too)."""
+    dana = world.user(desk.tenant.id, Role.TECHNICIAN, first_name="Dana", last_name="Reyes")
+    team = _ok(
+        client.post(
+            "/api/teams",
+            json={"name": "North Field Team", "memberIds": [str(dana.id)]},
+            headers=desk.admin.headers,
+        ),
+        201,
+    )
+    ticket = new_ticket(client, desk.requester)
+    url = f"/api/tickets/{ticket['id']}"
+    body = {"teamId": team["id"], "assigneeId": str(dana.id)}
+    _ok(client.patch(f"{url}/assign", json=body, headers=desk.agent.headers))
+    _ok(client.post(f"{url}/comments", json={"body": "On my way"}, headers=dana.headers), 201)
+    for viewer in (desk.agent, desk.requester):
+        history = _ok(client.get(f"{url}/history", headers=viewer.headers))
+        assigned = next(e for e in history if e["kind"] == "assigned")
+        assert assigned["actorName"] == desk.agent.email  # no name on file: the email
+        assert assigned["data"]["assignee"]["to"] == str(dana.id)
+        assert assigned["data"]["assignee"]["toName"] == "Dana Reyes"
+        assert assigned["data"]["assignee"]["fromName"] is None
+        assert assigned["data"]["team"]["toName"] == "North Field Team"
+        comment = next(e for e in history if e["kind"] == "comment")
+        assert (comment["actorId"], comment["actorName"]) == (str(dana.id), "Dana Reyes")
+        created = next(e for e in history if e["kind"] == "created")
+        assert created["actorName"] == desk.requester.email
+
+
 def test_a_requester_learns_their_ticket_waits_not_on_what(
     client: httpx.Client, desk: Desk
 ) -> None:

@@ -267,6 +267,8 @@ class HistoryEntry(ApiModel):
     #: comment, internal_note, or an event kind (status_changed, assigned, ...)
     kind: str
     actor_id: uuid.UUID | None
+    #: the actor's display name (first and last name, else email); null for the system
+    actor_name: str | None = None
     at: datetime
     body: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
