@@ -18,6 +18,7 @@ from common.workflow import TRANSITIONS, Capacity, TicketStatus, category
 from server.core.db import Database
 from server.mail.models import OutboxEmail
 from server.tickets.models import Ticket
+from server.tickets.timeline import record as timeline_record
 from tests.conftest import POSTGRES_URL, Account, Tenant, World, assert_error
 
 
@@ -626,6 +627,78 @@ def test_open_blockers_prevent_resolving(client: httpx.Client, desk: Desk) -> No
     # reopening the blocker counts it again
     _ok(client.patch(f"/api/tickets/{network['id']}/reopen", json={}, headers=desk.agent.headers))
     assert _ok(client.get(url, headers=desk.agent.headers))["openBlockerCount"] == 1
+
+
+def test_a_requester_reads_no_cost_part_time_or_internal_work_on_any_path(
+    client: httpx.Client, db: Database, desk: Desk
+) -> None:
+    """Staff record parts, time and internal notes on a teacher's ticket, and the SLA
+    breaches; every path a ticket reaches its requester by shows none of it, while
+    staff see all of it."""
+    ticket = new_ticket(client, desk.requester, title="Smartboard dead in 12")
+    url = f"/api/tickets/{ticket['id']}"
+    admin = desk.admin.headers
+    van = _ok(client.post("/api/inventory/locations", json={"name": "Van 3", "kind": "van"},
+                          headers=admin), 201)  # fmt: skip
+    part = _ok(
+        client.post(
+            "/api/inventory/parts",
+            json={"name": "Pen tray sensorXQ", "unitCost": 89.0, "currentStock": 2,
+                  "locationId": van["id"]},
+            headers=admin,
+        ),
+        201,
+    )  # fmt: skip
+    _ok(client.post(f"{url}/parts", json={"partId": part["id"], "locationId": van["id"],
+                                          "quantity": 1}, headers=admin), 201)  # fmt: skip
+    _ok(client.post(f"{url}/internal-notes", json={"body": "Vendor quote noteQZ",
+                                                   "minutesWorked": 40}, headers=admin), 201)  # fmt: skip
+    _ok(client.post(f"{url}/comments", json={"body": "Replaced the tray", "minutesWorked": 25},
+                    headers=admin), 201)  # fmt: skip
+    with db.transaction(tenant=desk.tenant.id) as session:
+        row = session.get_one(Ticket, uuid.UUID(ticket["id"]))
+        timeline_record(session, row, "sla_breached", target="resolution", dueAt="2026-01-01")
+
+    staff = _ok(client.get(url, headers=admin))
+    assert staff["minutesWorked"] == 65 and staff["partsCostCents"] == 8900
+    assert staff["cost"]["totalCents"] >= 8900
+    staff_kinds = {e["kind"] for e in _ok(client.get(f"{url}/history", headers=admin))}
+    assert {"part_used", "internal_note", "sla_breached"} <= staff_kinds
+
+    who = desk.requester.headers
+    reads = {
+        "read": client.get(url, headers=who),
+        "history": client.get(f"{url}/history", headers=who),
+        "comments": client.get(f"{url}/comments", headers=who),
+        "attachments": client.get(f"{url}/attachments", headers=who),
+        "list": client.get("/api/tickets", headers=who),
+        "search": client.get("/api/tickets", params={"q": "smartboard"}, headers=who),
+        "structured search": client.post("/api/tickets/search", json={}, headers=who),
+        "notifications": client.get("/api/notifications", headers=who),
+    }
+    problems = []
+    for path, response in reads.items():
+        if response.status_code != 200:
+            problems.append(f"{path}: {response.status_code} {response.text[:200]}")
+            continue
+        text = response.text
+        for secret in ("sensorXQ", "noteQZ", "Van 3", "part_used", "sla_breached", "8900"):
+            if secret in text:
+                problems.append(f"{path}: shows {secret!r}")
+        body = response.json()["data"]
+        for item in body if isinstance(body, list) else [body]:
+            if "number" not in item:
+                continue
+            for field in ("minutesWorked", "partsCostCents", "cost", "escalationLevel",
+                          "internalNoteCount", "slaRuleId"):  # fmt: skip
+                if item.get(field) is not None:
+                    problems.append(f"{path}: {field}={item[field]}")
+    history = reads["history"].json()["data"]
+    for entry in history:
+        if "minutesWorked" in entry["data"]:
+            problems.append(f"history: {entry['kind']} carries minutesWorked")
+    assert any(e["kind"] == "comment" for e in history), "the conversation is still there"
+    assert not problems, "\n".join(problems)
 
 
 def test_the_timeline_names_people_and_teams(

@@ -51,6 +51,7 @@ from server.tickets.schemas import (
     TransitionOut,
     WaitingRunOut,
 )
+from server.tickets.visibility import STAFF_ONLY_FIELDS, sees_internal
 from server.uploads.models import Upload
 
 router = api_router(prefix="/api/tickets", tags=["Tickets"])
@@ -68,8 +69,9 @@ COUNT_LIMIT = 1_000
 
 def _out(ticket: Ticket, caller: Caller) -> TicketOut:
     out = TicketOut.model_validate(ticket)
-    if not service.sees_internal(caller):
-        out.internal_note_count = None
+    if not sees_internal(caller):
+        for field in STAFF_ONLY_FIELDS:
+            setattr(out, field, None)
     return out
 
 
@@ -92,7 +94,7 @@ def _detail(ctx: RequestContext, ticket: Ticket) -> TicketDetailOut:
     )
     return TicketDetailOut(
         **base,
-        cost=cost,
+        cost=cost if sees_internal(ctx.caller) else None,
         available_transitions=transitions,
         blocked_by=refs["blocked_by"],
         blocking=refs["blocking"],
@@ -108,7 +110,7 @@ def _organization_of(ctx: RequestContext, ticket: Ticket) -> Organization:
 
 def _etag(ticket: Ticket, caller: Caller) -> str:
     # The representation depends on the row's version and on what the caller may see.
-    view = "staff" if service.sees_internal(caller) else "requester"
+    view = "staff" if sees_internal(caller) else "requester"
     return f'W/"{ticket.id.hex}.{ticket.change_position}.{view}.{caller.user_id.hex[:8]}"'
 
 
@@ -303,7 +305,7 @@ def add_comment(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse
 
 @router.get("/{id}/internal-notes", summary="List a ticket's staff-only notes.")
 def list_notes(ctx: Reader, id: uuid.UUID) -> DataResponse[list[CommentOut]]:
-    if not service.sees_internal(ctx.caller):
+    if not sees_internal(ctx.caller):
         raise PermissionDenied("Internal notes are for staff")
     ticket = service.get_visible(ctx.session, ctx.caller, id)
     rows = [c for c in service.comments(ctx.session, ctx.caller, ticket) if c.is_internal]
@@ -312,7 +314,7 @@ def list_notes(ctx: Reader, id: uuid.UUID) -> DataResponse[list[CommentOut]]:
 
 @router.post("/{id}/internal-notes", status_code=201, summary="Add a staff-only internal note.")
 def add_note(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse[CommentOut]:
-    if not service.sees_internal(ctx.caller):
+    if not sees_internal(ctx.caller):
         raise PermissionDenied("Internal notes are for staff")
     ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
     comment = service.add_comment(

@@ -58,15 +58,16 @@ class TicketOut(ApiModel):
     internal_note_count: int | None
     attachment_count: int
     open_blocker_count: int
-    minutes_worked: int
-    parts_cost_cents: int
+    #: null for requesters, as are the other fields of ``visibility.STAFF_ONLY_FIELDS``
+    minutes_worked: int | None
+    parts_cost_cents: int | None
     sla_rule_id: uuid.UUID | None
     response_due_at: datetime | None
     resolution_due_at: datetime | None
     sla_paused_at: datetime | None
     response_breached_at: datetime | None
     resolution_breached_at: datetime | None
-    escalation_level: int
+    escalation_level: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -88,7 +89,8 @@ class TicketCost(ApiModel):
 
 
 class TicketDetailOut(TicketOut):
-    cost: TicketCost
+    #: null for requesters (see server.tickets.visibility)
+    cost: TicketCost | None
     #: what the caller may do next (buttons in the desktop app)
     available_transitions: list[TransitionOut]
     blocked_by: list[TicketRef]

@@ -73,6 +73,11 @@ from server.tickets.models import (
 )
 from server.tickets.schemas import SearchFilters, TicketCreate, TicketUpdate
 from server.tickets.timeline import EventKind, record
+from server.tickets.visibility import (
+    STAFF_ONLY_DATA,
+    STAFF_ONLY_EVENTS,
+    sees_internal,
+)
 from server.users.models import User
 
 STAFF_ROLES = (Role.ORG_ADMIN, Role.AGENT, Role.TECHNICIAN)
@@ -98,11 +103,6 @@ SORT_FIELDS: dict[str, Any] = {
 
 def is_desk(caller: Caller) -> bool:
     return caller.role in _DESK_ROLES
-
-
-def sees_internal(caller: Caller) -> bool:
-    """Staff read internal notes and attachments; requesters never do."""
-    return caller.role.is_staff
 
 
 def visible_filter(caller: Caller) -> ColumnElement[bool]:
@@ -1233,7 +1233,9 @@ def history(session: Session, caller: Caller, ticket: Ticket) -> list[dict[str, 
     )
     events = select(TicketEvent).where(TicketEvent.ticket_id.in_(sources))
     if not internal:
-        events = events.where(TicketEvent.is_internal.is_(False))
+        events = events.where(
+            TicketEvent.is_internal.is_(False), TicketEvent.kind.not_in(STAFF_ONLY_EVENTS)
+        )
     entries: list[dict[str, Any]] = []
     for event in session.scalars(events):
         data = dict(event.data)
@@ -1263,6 +1265,9 @@ def history(session: Session, caller: Caller, ticket: Ticket) -> list[dict[str, 
             }
         )
     entries.sort(key=lambda e: (e["at"], str(e["id"])))
+    if not internal:
+        for entry in entries:
+            entry["data"] = {k: v for k, v in entry["data"].items() if k not in STAFF_ONLY_DATA}
     _hide_tickets_out_of_sight(session, caller, entries)
     _name_people_and_teams(session, entries)
     return entries
