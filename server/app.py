@@ -94,7 +94,7 @@ ROUTERS = (
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.signing_key()  # make (or read) the persisted key before any worker needs it
-    configure_password_hashing(settings.password_cost)
+    configure_password_hashing(settings.password_cost, serving=True)
     db = database or Database(settings.database_url)
 
     @asynccontextmanager

@@ -42,11 +42,16 @@ class _PasswordHashing:
 _hashing = _PasswordHashing(PRODUCTION_PASSWORD_COST)
 
 
-def configure_password_hashing(cost: PasswordCost) -> None:
-    """Use ``cost`` for new password hashes in this process (see ``Settings.password_cost``)."""
+def configure_password_hashing(cost: PasswordCost, *, serving: bool = False) -> None:
+    """Use ``cost`` for new password hashes in this process (see ``Settings.password_cost``).
+
+    ``serving``: make the unknown-account hash now, so the first sign-in with an
+    unknown email does not take twice as long as the others."""
     global _hashing
     if cost != _hashing.cost:
         _hashing = _PasswordHashing(cost)
+    if serving:
+        _hashing.dummy_hash  # noqa: B018 - computed and kept
 
 
 def password_cost() -> PasswordCost:
