@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import or_, select, update
@@ -127,6 +127,9 @@ def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
         id=SLA_SCAN_LEASE,
         max_instances=1,
         coalesce=True,
+        # at once, then every minute: deadlines missed while the server was down show
+        # as breaches when it starts, not a minute later
+        next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
         uploads.cleanup_job,

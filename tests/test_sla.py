@@ -5,6 +5,7 @@ with its notifications and escalations; and the job's lease."""
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from common.enums import Role
 from common.workflow import StatusCategory, TicketStatus, category
+from server.core.config import Settings
 from server.core.db import Database, JobLease
 from server.core.tenancy import ALL_TENANTS
 from server.jobs import HOLDER, SLA_SCAN_LEASE, scan_sla
@@ -922,6 +924,31 @@ def test_a_ticket_being_edited_is_left_for_the_next_scan(
 
 
 # -------------------------------------------------------------------------- the job
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_starting_server_scans_at_once(
+    settings: Settings, db: Database, tenant: Tenant, desk: dict[str, Any]
+) -> None:
+    """Deadlines missed while the server was down show as breaches as soon as it
+    starts, not after the first minute of the schedule."""
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+
+    ticket_id = insert_ticket(
+        db,
+        tenant.id,
+        desk["teacher"].id,
+        created=datetime.now(UTC) - timedelta(days=30),
+        priority="high",
+    )
+    with_jobs = settings.model_copy(update={"background_jobs": True})
+    with TestClient(create_app(with_jobs, database=db)):
+        deadline = time.monotonic() + 20
+        while load(db, tenant.id, ticket_id).resolution_breached_at is None:
+            assert time.monotonic() < deadline, "no scan within 20 s of the start"
+            time.sleep(0.05)
 
 
 def test_the_job_scans_every_organization_unless_another_process_holds_the_lease(
