@@ -926,6 +926,17 @@ def test_a_ticket_being_edited_is_left_for_the_next_scan(
 # -------------------------------------------------------------------------- the job
 
 
+def _month_old_ticket(db: Database, tenant: Tenant, desk: dict[str, Any]) -> uuid.UUID:
+    """A high-priority ticket filed thirty days ago: every deadline of it is missed."""
+    return insert_ticket(
+        db,
+        tenant.id,
+        desk["teacher"].id,
+        created=datetime.now(UTC) - timedelta(days=30),
+        priority="high",
+    )
+
+
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_a_starting_server_scans_at_once(
     settings: Settings, db: Database, tenant: Tenant, desk: dict[str, Any]
@@ -936,13 +947,7 @@ def test_a_starting_server_scans_at_once(
 
     from server.app import create_app
 
-    ticket_id = insert_ticket(
-        db,
-        tenant.id,
-        desk["teacher"].id,
-        created=datetime.now(UTC) - timedelta(days=30),
-        priority="high",
-    )
+    ticket_id = _month_old_ticket(db, tenant, desk)
     with_jobs = settings.model_copy(update={"background_jobs": True})
     with TestClient(create_app(with_jobs, database=db)):
         deadline = time.monotonic() + 20
@@ -954,13 +959,7 @@ def test_a_starting_server_scans_at_once(
 def test_the_job_scans_every_organization_unless_another_process_holds_the_lease(
     world: World, db: Database, tenant: Tenant, desk: dict[str, Any]
 ) -> None:
-    ticket_id = insert_ticket(
-        db,
-        tenant.id,
-        desk["teacher"].id,
-        created=datetime.now(UTC) - timedelta(days=30),
-        priority="high",
-    )
+    ticket_id = _month_old_ticket(db, tenant, desk)
     with db.transaction(tenant=ALL_TENANTS) as session:
         session.add(
             JobLease(
