@@ -60,7 +60,8 @@ from sqlalchemy import insert
 from common.enums import Role
 from common.ids import uuid7
 from server.core.config import get_settings
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.core.security import hash_password
 from server.core.tenancy import ALL_TENANTS
 from server.organizations.models import Organization

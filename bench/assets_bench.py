@@ -43,7 +43,7 @@ def seed(assets: int) -> None:
     import server.models  # noqa: F401 - the whole schema, so foreign keys resolve
     from server.assets.demo import seed_demo
     from server.core.config import get_settings
-    from server.core.db import Database
+    from server.core.engine import Database
     from server.core.tenancy import ALL_TENANTS
     from server.models import Base
     from server.organizations.models import Organization

@@ -21,7 +21,7 @@ from server.auth.routes import router as auth_router
 from server.auth.routes import tokens as tokens_router
 from server.core import handlers
 from server.core.config import Settings, get_settings
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.logging import configure_logging
 from server.core.middleware import RequestEnvelopeMiddleware
 from server.core.ratelimit import RateLimiter

@@ -15,7 +15,7 @@ from server.core.config import SECRET_KEY_FILE, Settings, get_settings
 from server.core.files import private_dir
 
 if TYPE_CHECKING:
-    from server.core.db import Database
+    from server.core.engine import Database
     from server.core.tenancy import Caller
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,7 +34,7 @@ def _settings_or_exit() -> Settings:
 
 
 def _database(settings: Settings) -> Database:
-    from server.core.db import Database
+    from server.core.engine import Database
 
     if settings.is_sqlite:
         private_dir(settings.data_dir)
@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _warn_if_others_can_read(settings: Settings) -> None:
     """The data directory, key, SQLite files and uploads should be the owner's alone."""
-    from server.core.db import sqlite_path
+    from server.core.engine import sqlite_path
     from server.core.files import readable_by_others, sqlite_files
     from server.uploads.storage import UPLOADS_DIR
 

@@ -1,26 +1,25 @@
 """Background jobs (APScheduler) that run once across all server processes.
 
-Each run first takes a lease row for the job; a process that cannot take it skips
-the run, so N workers behind one database never double-send an email.
+Each run first takes a lease row for the job (``server.core.leases``); a process
+that cannot take it skips the run, so N workers behind one database never
+double-send an email.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.enums import OrganizationStatus
 from server.core.config import Settings
-from server.core.db import Database, JobLease, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
+from server.core.leases import HOLDER, run_exclusive, take_lease
 from server.core.tenancy import ALL_TENANTS
 from server.mail import service as mail
 from server.organizations.models import Organization
@@ -29,36 +28,6 @@ from server.tickets import automation as ticket_automation
 from server.uploads import service as uploads
 
 log = logging.getLogger(__name__)
-HOLDER = f"{socket.gethostname()}:{os.getpid()}"
-
-
-def take_lease(session: Session, name: str, *, seconds: int, holder: str = HOLDER) -> bool:
-    """Take (or renew) the named lease; False when another live process holds it."""
-    now = utcnow()
-    until = now + timedelta(seconds=seconds)
-    result = session.execute(
-        update(JobLease)
-        .where(JobLease.name == name, or_(JobLease.expires_at <= now, JobLease.holder == holder))
-        .values(holder=holder, expires_at=until)
-    )
-    if getattr(result, "rowcount", 0):
-        return True
-    if session.scalar(select(JobLease.name).where(JobLease.name == name)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(JobLease(name=name, holder=holder, expires_at=until))
-    except IntegrityError:
-        return False
-    return True
-
-
-def run_exclusive(db: Database, name: str, seconds: int, work: Callable[[Session], None]) -> bool:
-    with db.transaction(tenant=ALL_TENANTS) as session:
-        if not take_lease(session, name, seconds=seconds):
-            return False
-        work(session)
-    return True
 
 
 def deliver_email(db: Database, settings: Settings) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from common.enums import Role
 from server.auth.service import set_password
-from server.core.db import Database
+from server.core.engine import Database
 from server.organizations.models import Department, Organization, OrganizationDomain
 from server.sites.models import Building, Room, Site
 from server.users.models import User

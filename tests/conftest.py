@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from common.enums import Role
 from server.app import create_app
 from server.core.config import Settings
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.ratelimit import RateLimiter
 from server.core.tenancy import ALL_TENANTS
 from server.migrations import upgrade

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from common.enums import Role
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from tests.conftest import POSTGRES_URL, Tenant, World, assert_error
 from tests.test_query_counts import count_statements
 

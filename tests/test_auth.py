@@ -22,7 +22,8 @@ from sqlalchemy import select, update
 from common.enums import Role
 from server.auth.models import ApiToken, AuthSession, PasswordResetToken
 from server.core.config import Settings
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.core.security import decode_access_token, issue_access_token
 from server.core.tenancy import ALL_TENANTS
 from server.mail.models import OutboxEmail

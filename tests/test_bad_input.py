@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from common.enums import Role
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.routing import api_routes
 from server.models import Base
 from tests.conftest import Tenant, World, assert_error

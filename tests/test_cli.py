@@ -120,7 +120,7 @@ def test_outbox_lists_what_would_have_been_sent(env: dict[str, str]) -> None:
         [
             sys.executable,
             "-c",
-            "from server.core.config import get_settings; from server.core.db import Database;"
+            "from server.core.config import get_settings; from server.core.engine import Database;"
             "from server.core.tenancy import ALL_TENANTS; from server.auth.service import request_password_reset;"
             "s=get_settings(); db=Database(s.database_url)\n"
             "with db.transaction(tenant=ALL_TENANTS) as session: request_password_reset(session, settings=s, email='x@riverside.example')",
@@ -143,7 +143,7 @@ def test_the_data_directory_and_database_are_private(env: dict[str, str], tmp_pa
 
     from sqlalchemy import text
 
-    from server.core.db import make_engine
+    from server.core.engine import make_engine
 
     def mode(path: Path) -> int:
         return stat.S_IMODE(path.stat().st_mode)

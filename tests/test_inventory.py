@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from common.enums import Role
-from server.core.db import Database
+from server.core.engine import Database
 from tests.conftest import Tenant, World, assert_error
 from tests.test_query_counts import count_statements
 

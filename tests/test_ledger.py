@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from common.enums import Role
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.core.errors import BusinessRuleViolation, NotFound, ValidationFailed
 from server.inventory import ledger
 from server.inventory.models import Part, StockLevel, StockLocation, StockMovement

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.listing import ListParams, paginate
 from server.core.tenancy import ALL_TENANTS
 from server.organizations.models import Department, Organization

@@ -15,9 +15,11 @@ from sqlalchemy import select
 from common.enums import EmailStatus
 from server.auth.models import PasswordResetToken
 from server.core.config import Settings
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
+from server.core.leases import take_lease
 from server.core.tenancy import ALL_TENANTS
-from server.jobs import deliver_email, take_lease
+from server.jobs import deliver_email
 from server.mail import service as mail
 from server.mail.models import OutboxEmail
 from tests.conftest import World

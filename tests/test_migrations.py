@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import DateTime, Integer, Uuid, column, inspect, table, text
 
 from common.ids import uuid7
-from server.core.db import make_engine
+from server.core.engine import make_engine
 from server.migrations import alembic_config, head_revision, include_object, upgrade
 from server.models import Base
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from common.enums import Role
 from server.core.config import Settings
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.core.tenancy import ALL_TENANTS
 from server.mail.models import OutboxEmail
 from server.notifications import events, service

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from common.enums import Role
-from server.core.db import Database
+from server.core.engine import Database
 from server.inventory import ledger
 from server.inventory.models import Part, StockLevel, StockLocation, StockMovement
 from server.organizations.models import Department

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from common.enums import Role
-from server.core.db import Database
+from server.core.engine import Database
 from tests.conftest import PASSWORD, World
 
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from common.enums import Role
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.routing import engine, service
 from server.routing.engine import (
     Actions,

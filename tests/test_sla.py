@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from common.enums import Role
 from common.workflow import StatusCategory, TicketStatus, category
 from server.core.config import Settings
-from server.core.db import Database, JobLease
+from server.core.db import JobLease
+from server.core.engine import Database
+from server.core.leases import HOLDER
 from server.core.tenancy import ALL_TENANTS
-from server.jobs import HOLDER, SLA_SCAN_LEASE, scan_sla
+from server.jobs import SLA_SCAN_LEASE, scan_sla
 from server.notifications.models import Notification
 from server.sla import service as sla
 from server.sla.scan import ScanResult, scan

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from common.enums import Role
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.teams import service
 from server.teams.models import Team
 from server.tickets.models import Ticket

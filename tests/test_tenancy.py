@@ -40,7 +40,7 @@ from sqlalchemy import select
 from common.enums import Role
 from server.app import create_app
 from server.auth.deps import RequestContext, access
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.routing import api_routes
 from server.core.tenancy import ALL_TENANTS, bind_tenant
 from server.models import Base

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from common.enums import Role
 from common.ids import uuid7, uuid7_timestamp_ms
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.tenancy import (
     ALL_TENANTS,
     CrossTenantWrite,

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from common.enums import Role
 from common.workflow import TRANSITIONS, Capacity, TicketStatus, category
-from server.core.db import Database
+from server.core.engine import Database
 from server.mail.models import OutboxEmail
 from server.tickets.models import Ticket
 from server.tickets.timeline import record as timeline_record

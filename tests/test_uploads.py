@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 from common.enums import Role
 from server.audit.models import AuditEvent
 from server.core.config import Settings
-from server.core.db import Database, JobLease, utcnow
+from server.core.db import JobLease, utcnow
+from server.core.engine import Database
 from server.core.errors import ApiError
 from server.core.tenancy import ALL_TENANTS, Caller
 from server.uploads import service, storage

@@ -52,8 +52,8 @@ from server.core.tenancy import INCLUDE_DELETED, Caller, soft_delete
 from server.inventory.vendor_models import Vendor
 from server.organizations.models import Department
 from server.sites.models import Building, Room, Site
-from server.tickets import service as tickets_service
 from server.tickets import timeline
+from server.tickets import visibility as tickets_visibility
 from server.tickets.models import Ticket
 from server.users.models import User
 
@@ -1249,11 +1249,11 @@ def checkin(session: Session, *, caller: Caller, asset: Asset, data: CheckinIn) 
 
 def ticket_visibility(caller: Caller) -> ColumnElement[bool]:
     """Which tickets the caller may see: the ticket service's rule."""
-    return tickets_service.visible_filter(caller)
+    return tickets_visibility.visible_filter(caller)
 
 
 def get_visible_ticket(session: Session, caller: Caller, ticket_id: uuid.UUID) -> Ticket:
-    return tickets_service.get_visible(session, caller, ticket_id)
+    return tickets_visibility.get_visible(session, caller, ticket_id)
 
 
 def query_asset_tickets(asset_id: uuid.UUID, caller: Caller) -> Select[Any]:

@@ -24,7 +24,7 @@ from common.scopes import MFA_ENROLLMENT_SCOPE, scope_grants
 from server.auth import service as auth_service
 from server.core.config import Settings
 from server.core.context import organization_id_var, user_id_var
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.errors import (
     ApiError,
     AuthenticationRequired,

@@ -10,7 +10,7 @@ an asset is named, on the asset's. Its reverse,
 writes ``part_returned``. A closed ticket takes no new parts; unused parts may still
 come back from it, since they really are back on the shelf.
 
-Who: staff who can see the ticket (``server.tickets.service.get_visible``).
+Who: staff who can see the ticket (``server.tickets.visibility.get_visible``).
 Technicians take parts from shared locations and their own van or bag. On a ticket
 the caller can see, every part used on it is listed, whatever its department.
 """
@@ -46,8 +46,8 @@ from server.inventory.schemas import (
 )
 from server.tickets import timeline
 from server.tickets.models import Ticket
-from server.tickets.service import get_visible
 from server.tickets.timeline import EventKind
+from server.tickets.visibility import get_visible
 
 SORT_FIELDS = {"occurredAt": StockMovement.occurred_at, "partName": Part.name}
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from server.core.db import make_engine
+from server.core.engine import make_engine
 from server.migrations import include_object
 from server.models import Base
 

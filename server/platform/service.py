@@ -5,7 +5,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common import __version__
 from server.core.config import Settings
-from server.core.db import Database
+from server.core.engine import Database
 from server.migrations import current_revision, head_revision
 from server.platform.schemas import Check, HealthOut
 

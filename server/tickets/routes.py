@@ -51,7 +51,8 @@ from server.tickets.schemas import (
     TransitionOut,
     WaitingRunOut,
 )
-from server.tickets.visibility import STAFF_ONLY_FIELDS, sees_internal
+from server.tickets.visibility import STAFF_ONLY_FIELDS, get_visible, sees_internal
+from server.uploads import service as uploads
 from server.uploads.models import Upload
 
 router = api_router(prefix="/api/tickets", tags=["Tickets"])
@@ -251,7 +252,7 @@ def get_ticket(
     response: Response,
     if_none_match: Annotated[str | None, Header(max_length=400)] = None,
 ) -> Any:
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     etag = _etag(ticket, ctx.caller)
     if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
@@ -270,7 +271,7 @@ def update_ticket(
     response: Response,
     if_match: Annotated[str | None, Header(max_length=400)] = None,
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     _check_if_match(ticket, ctx.caller, if_match)
     service.update(ctx.session, ctx.caller, ticket, body)
     return _respond(ctx, ticket, response)
@@ -278,7 +279,7 @@ def update_ticket(
 
 @router.get("/{id}/history", summary="One timeline of comments, notes and changes.")
 def ticket_history(ctx: Reader, id: uuid.UUID) -> DataResponse[list[HistoryEntry]]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     entries = service.history(ctx.session, ctx.caller, ticket)
     return DataResponse(data=[HistoryEntry.model_validate(e) for e in entries])
 
@@ -288,14 +289,14 @@ def ticket_history(ctx: Reader, id: uuid.UUID) -> DataResponse[list[HistoryEntry
 
 @router.get("/{id}/comments", summary="List a ticket's public comments.")
 def list_comments(ctx: Reader, id: uuid.UUID) -> DataResponse[list[CommentOut]]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     rows = [c for c in service.comments(ctx.session, ctx.caller, ticket) if not c.is_internal]
     return DataResponse(data=[CommentOut.model_validate(c) for c in rows])
 
 
 @router.post("/{id}/comments", status_code=201, summary="Add a public ticket comment.")
 def add_comment(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse[CommentOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     comment = service.add_comment(
         ctx.session, ctx.caller, ticket, body=body.body, internal=False,
         minutes_worked=body.minutes_worked,
@@ -307,7 +308,7 @@ def add_comment(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse
 def list_notes(ctx: Reader, id: uuid.UUID) -> DataResponse[list[CommentOut]]:
     if not sees_internal(ctx.caller):
         raise PermissionDenied("Internal notes are for staff")
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     rows = [c for c in service.comments(ctx.session, ctx.caller, ticket) if c.is_internal]
     return DataResponse(data=[CommentOut.model_validate(c) for c in rows])
 
@@ -316,7 +317,7 @@ def list_notes(ctx: Reader, id: uuid.UUID) -> DataResponse[list[CommentOut]]:
 def add_note(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse[CommentOut]:
     if not sees_internal(ctx.caller):
         raise PermissionDenied("Internal notes are for staff")
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     comment = service.add_comment(
         ctx.session, ctx.caller, ticket, body=body.body, internal=True,
         minutes_worked=body.minutes_worked,
@@ -329,7 +330,7 @@ def add_note(ctx: Writer, id: uuid.UUID, body: CommentCreate) -> DataResponse[Co
 
 @router.get("/{id}/attachments", summary="List a ticket's attachments.")
 def list_attachments(ctx: Reader, id: uuid.UUID) -> DataResponse[list[AttachmentOut]]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     rows = service.attachments(ctx.session, ctx.caller, ticket)
     return DataResponse(data=[AttachmentOut.model_validate(a) for a in rows])
 
@@ -338,7 +339,7 @@ def list_attachments(ctx: Reader, id: uuid.UUID) -> DataResponse[list[Attachment
 def add_attachment(
     ctx: Writer, id: uuid.UUID, body: AttachmentCreate
 ) -> DataResponse[AttachmentOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     attachment = service.add_attachment(
         ctx.session, ctx.caller, ticket, storage_key=body.storage_key, internal=body.is_internal
     )
@@ -351,9 +352,7 @@ def add_attachment(
     response_class=FileResponse,
 )
 def download_attachment(ctx: Reader, id: uuid.UUID, attachment_id: uuid.UUID) -> FileResponse:
-    from server.uploads import service as uploads
-
-    ticket = service.get_visible(ctx.session, ctx.caller, id)
+    ticket = get_visible(ctx.session, ctx.caller, id)
     attachment = service.get_attachment(ctx.session, ctx.caller, ticket, attachment_id)
     upload = ctx.session.get(Upload, attachment.upload_id)
     if upload is None:
@@ -368,7 +367,7 @@ def download_attachment(ctx: Reader, id: uuid.UUID, attachment_id: uuid.UUID) ->
 def assign_ticket(
     ctx: Writer, id: uuid.UUID, body: AssignBody, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.assign(
         ctx.session,
         ctx.caller,
@@ -391,7 +390,7 @@ def _act(
     resolution_notes: str | None = None,
     root_cause: str | None = None,
 ) -> DataResponse[Any]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.transition(
         ctx.session, ticket, target, caller=ctx.caller, note=note,
         resolution_notes=resolution_notes, root_cause=root_cause,
@@ -441,7 +440,7 @@ def start_work(
 def finish_work(
     ctx: Writer, id: uuid.UUID, body: FinishWorkBody, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.transition(
         ctx.session, ticket, TicketStatus.RESOLVED, caller=ctx.caller,
         resolution_notes=body.resolution_notes, root_cause=body.root_cause,
@@ -455,7 +454,7 @@ def finish_work(
 def approve_resolution(
     ctx: Writer, id: uuid.UUID, body: ApproveBody, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.transition(ctx.session, ticket, TicketStatus.CLOSED, caller=ctx.caller, note=body.note)
     if body.satisfaction_rating is not None or body.satisfaction_comment is not None:
         service.update(
@@ -489,7 +488,7 @@ def cancel_ticket(
 def set_sla(
     ctx: Writer, id: uuid.UUID, body: SetSlaBody, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.set_sla(
         ctx.session, ctx.caller, ticket, response_due_at=body.response_due_at,
         resolution_due_at=body.resolution_due_at, reason=body.reason,
@@ -504,7 +503,7 @@ def set_sla(
 def add_blocker(
     ctx: Writer, id: uuid.UUID, body: LinkCreate, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.add_blocker(ctx.session, ctx.caller, ticket, body.blocker_id)
     return _respond(ctx, ticket, response)
 
@@ -513,7 +512,7 @@ def add_blocker(
 def remove_blocker(
     ctx: Writer, id: uuid.UUID, blocker_id: uuid.UUID, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     service.remove_blocker(ctx.session, ctx.caller, ticket, blocker_id)
     return _respond(ctx, ticket, response)
 
@@ -522,7 +521,7 @@ def remove_blocker(
 def merge_ticket(
     ctx: Writer, id: uuid.UUID, body: MergeBody, response: Response
 ) -> DataResponse[TicketDetailOut]:
-    ticket = service.get_visible(ctx.session, ctx.caller, id, for_update=True)
+    ticket = get_visible(ctx.session, ctx.caller, id, for_update=True)
     target = service.merge(ctx.session, ctx.caller, ticket, into_id=body.into_id, note=body.note)
     return _respond(ctx, target, response)
 

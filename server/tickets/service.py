@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,6 +43,7 @@ from common.workflow import (
     category,
     check,
 )
+from server.assets import service as assets
 from server.core.db import utcnow
 from server.core.errors import (
     ApiError,
@@ -76,12 +76,16 @@ from server.tickets.timeline import EventKind, record
 from server.tickets.visibility import (
     STAFF_ONLY_DATA,
     STAFF_ONLY_EVENTS,
+    capacities,
+    get_visible,
+    is_desk,
     sees_internal,
+    visible_filter,
 )
+from server.uploads import service as uploads
 from server.users.models import User
 
 STAFF_ROLES = (Role.ORG_ADMIN, Role.AGENT, Role.TECHNICIAN)
-_DESK_ROLES = {Role.SUPER_ADMIN, Role.ORG_ADMIN, Role.AGENT}
 _MENTION_EMAIL = re.compile(r"(?<![\w.])@([\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
 _MENTION_ID = re.compile(r"@\[[^\]]{0,100}\]\(([0-9a-fA-F-]{36})\)")
 
@@ -99,71 +103,6 @@ SORT_FIELDS: dict[str, Any] = {
 
 
 # --- who may see and do what -------------------------------------------------------
-
-
-def is_desk(caller: Caller) -> bool:
-    return caller.role in _DESK_ROLES
-
-
-def visible_filter(caller: Caller) -> ColumnElement[bool]:
-    """Which of the organization's tickets the caller may see.
-
-    Desk staff (agents, admins) see all; technicians see what is assigned to them
-    or their teams, and what they asked for; requesters see what they asked for or
-    filed for someone else.
-    """
-    if is_desk(caller):
-        return true()
-    own = or_(Ticket.requester_id == caller.user_id, Ticket.created_by_id == caller.user_id)
-    if caller.role is Role.TECHNICIAN:
-        return or_(
-            own,
-            Ticket.assignee_id == caller.user_id,
-            Ticket.team_id.in_(teams.teams_of(caller.user_id)),
-        )
-    return own
-
-
-def get_visible(
-    session: Session, caller: Caller, ticket_id: uuid.UUID, *, for_update: bool = False
-) -> Ticket:
-    """The ticket, or 404 when it does not exist or the caller may not see it.
-
-    ``for_update`` locks the row (PostgreSQL) so two concurrent edits are applied
-    one after the other and neither is lost.
-    """
-    stmt = select(Ticket).where(
-        Ticket.id == ticket_id, Ticket.deleted_at.is_(None), visible_filter(caller)
-    )
-    if for_update:
-        stmt = stmt.with_for_update()
-    ticket = session.scalars(stmt).one_or_none()
-    if ticket is None:
-        raise NotFound("Ticket")
-    if for_update:
-        session.refresh(ticket)
-    return ticket
-
-
-def capacities(session: Session, caller: Caller | None, ticket: Ticket) -> set[Capacity]:
-    if caller is None:
-        return {Capacity.SYSTEM}
-    held: set[Capacity] = set()
-    if caller.user_id in (ticket.requester_id, ticket.created_by_id):
-        held.add(Capacity.REQUESTER)
-    if caller.role in (Role.ORG_ADMIN, Role.SUPER_ADMIN):
-        held.add(Capacity.ADMIN)
-    if caller.role is Role.AGENT:
-        held.add(Capacity.AGENT)
-    if caller.role.is_staff and (
-        ticket.assignee_id == caller.user_id
-        or (
-            ticket.team_id is not None
-            and ticket.team_id in teams.team_ids_of(session, caller.user_id)
-        )
-    ):
-        held.add(Capacity.ASSIGNEE)
-    return held
 
 
 def transitions_for(session: Session, caller: Caller, ticket: Ticket) -> list[Transition]:
@@ -374,8 +313,6 @@ def _create(
     sla.apply_on_create(session, ticket, now)
 
     if data.asset_ids:
-        from server.assets import service as assets  # assets link back to tickets
-
         assets.link_ticket_assets(session, ticket, data.asset_ids, caller.user_id)
 
     watchers = [uuid.UUID(w) for w in ticket.watcher_ids]
@@ -944,8 +881,6 @@ def comments(session: Session, caller: Caller, ticket: Ticket) -> Sequence[Ticke
 def add_attachment(
     session: Session, caller: Caller, ticket: Ticket, *, storage_key: str, internal: bool
 ) -> TicketAttachment:
-    from server.uploads import service as uploads
-
     if internal and not sees_internal(caller):
         raise PermissionDenied("Only staff can add internal attachments")
     _refuse_if_closed(ticket)

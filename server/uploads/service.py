@@ -40,7 +40,8 @@ from server.assets.models import Asset
 from server.audit import service as audit
 from server.auth import service as auth_service
 from server.core.config import Settings, get_settings
-from server.core.db import Database, utcnow
+from server.core.db import utcnow
+from server.core.engine import Database
 from server.core.errors import (
     ApiError,
     AuthenticationRequired,
@@ -51,12 +52,14 @@ from server.core.errors import (
     RateLimited,
     ValidationFailed,
 )
+from server.core.leases import run_exclusive
 from server.core.ratelimit import RateLimiter
 from server.core.tenancy import ALL_TENANTS, INCLUDE_DELETED, Caller, bind_tenant
 from server.organizations.models import Organization
 from server.security.schemas import SecurityPolicy
 from server.security.service import address_allowed, policy_of
 from server.tickets.models import Ticket, TicketAttachment
+from server.tickets.visibility import visible_filter
 from server.uploads import sniff, storage
 from server.uploads.models import Upload, UploadPurpose, UploadStatus
 from server.uploads.schemas import PresignedUpload, UploadIntent
@@ -188,8 +191,6 @@ def _check_target(
             raise ValidationFailed(
                 f"ticketId does not apply to {purpose.value}", details={"field": "ticketId"}
             )
-        from server.tickets.service import visible_filter  # tickets call back into uploads
-
         visible = session.scalar(
             select(Ticket.id).where(
                 Ticket.id == data.ticket_id, Ticket.deleted_at.is_(None), visible_filter(caller)
@@ -806,7 +807,6 @@ def cleanup(
 
 def cleanup_job(db: Database, settings: Settings) -> None:
     """The periodic job (every few minutes; runs in one server process at a time)."""
-    from server.jobs import run_exclusive
 
     def work(session: Session) -> None:
         cleanup(session, data_dir=settings.data_dir)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from server.core.db import Database
+from server.core.engine import Database
 
 
 @dataclass
