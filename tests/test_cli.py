@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 BIN = Path(sys.executable).parent / "resolve-server"
 
@@ -40,6 +41,19 @@ def test_migrate_seed_and_create_from_the_command_line(env: dict[str, str], tmp_
         "created organization"
         in _run(env, "create-org", "--name", "Riverside", "--slug", "riverside").stdout
     )
+    # the new district starts with its day-one defaults, as one created through the API
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'data' / 'resolve.db'}")
+    with engine.connect() as connection:
+        counts = connection.execute(
+            sqlalchemy.text(
+                "SELECT (SELECT count(*) FROM business_calendars c WHERE c.organization_id = o.id),"
+                " (SELECT count(*) FROM sla_rules r WHERE r.organization_id = o.id),"
+                " (SELECT count(*) FROM teams t WHERE t.organization_id = o.id)"
+                " FROM organizations o WHERE o.slug = 'riverside'"
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(counts) == (1, 4, 1)
     created = _run(
         env,
         "create-user",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from sqlalchemy import select
 
+from common.enums import Role
 from server.core.tenancy import ALL_TENANTS
 from server.mail.models import OutboxEmail
 from tests.conftest import PASSWORD, World, assert_error
@@ -189,3 +192,52 @@ def test_every_signed_in_user_reads_departments_but_only_admins_write(
     assert_error(
         client.post("/api/departments", headers=teacher.headers, json={"name": "Mine"}), 403
     )
+
+
+def test_a_new_district_works_on_day_one(world: World, client: httpx.Client) -> None:
+    """An organization created through the API gets editable defaults: a school-day
+    calendar in its time zone, SLA rules per priority on it, the ticket categories,
+    asset types, and a help desk team that unmatched tickets fall to. Its first
+    ticket therefore has SLA deadlines and lands in a queue."""
+    root = world.super_admin()
+    created = client.post(
+        "/api/organizations",
+        headers=root.headers,
+        json={"name": "Cedar Falls Schools", "slug": "cedar-falls", "timezone": "America/Denver"},
+    )
+    assert created.status_code == 201, created.text
+    org_id = uuid.UUID(created.json()["data"]["id"])
+    admin = world.user(org_id, Role.ORG_ADMIN)
+    teacher = world.user(org_id, Role.REQUESTER)
+
+    calendars = client.get("/api/business-calendars", headers=admin.headers).json()["data"]
+    assert [(c["timezone"], c["isDefault"]) for c in calendars] == [("America/Denver", True)]
+    open_days = {day for day, spans in calendars[0]["hours"].items() if spans}
+    assert open_days == {"mon", "tue", "wed", "thu", "fri"}
+    rules = client.get("/api/sla-rules", headers=admin.headers).json()["data"]
+    assert sorted(r["priority"] for r in rules) == ["critical", "high", "low", "medium"]
+    assert all(r["responseMinutes"] < r["resolutionMinutes"] for r in rules)
+    teams = client.get("/api/teams", headers=admin.headers).json()["data"]
+    assert [t["name"] for t in teams] == ["Help desk"]
+    categories = client.get("/api/ticket-settings", headers=admin.headers).json()["data"]
+    assert "Devices" in [c["name"] for c in categories["categories"]]
+    types = client.get("/api/asset-types", headers=admin.headers).json()["data"]
+    assert "Chromebook" in [t["name"] for t in types]
+
+    filed = client.post(
+        "/api/tickets",
+        headers=teacher.headers,
+        json={"title": "Projector in room 12 shows no picture", "description": "Since Monday."},
+    )
+    assert filed.status_code == 201, filed.text
+    staff_view = client.get(f"/api/tickets/{filed.json()['data']['id']}", headers=admin.headers)
+    ticket = staff_view.json()["data"]
+    assert ticket["responseDueAt"] and ticket["resolutionDueAt"], ticket
+    assert ticket["teamId"] == teams[0]["id"]
+
+    # the defaults are the district's to change
+    rule = next(r for r in rules if r["priority"] == "medium")
+    edited = client.patch(
+        f"/api/sla-rules/{rule['id']}", headers=admin.headers, json={"responseMinutes": 60}
+    )
+    assert edited.status_code == 200 and edited.json()["data"]["responseMinutes"] == 60

@@ -17,6 +17,7 @@ from server.core.db import flush_unique
 from server.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from server.core.listing import text_filter
 from server.core.tenancy import Caller, soft_delete
+from server.organizations import provisioning
 from server.organizations.models import Department, Organization, OrganizationDomain
 from server.organizations.schemas import (
     DepartmentCreate,
@@ -141,6 +142,7 @@ def create_organization(
             message=f"{caller.email} invited {admin.email} as org_admin",
             details={"role": Role.ORG_ADMIN.value},
         )
+    provisioning.install_defaults(session, org)
     return org
 
 

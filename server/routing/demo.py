@@ -18,16 +18,20 @@ desk lead and the director of technology watch them.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.enums import Role
 from server.organizations.models import Organization
-from server.routing.models import RoutingRule, RoutingRuleSet
-from server.routing.schemas import RuleActions, RuleConditions
-from server.routing.service import actions_json, conditions_json
+from server.routing.defaults import (
+    CATCH_ALL,
+    HELP_DESK,
+    HELP_DESK_DESCRIPTION,
+    add_rule,
+    add_rule_set,
+)
+from server.routing.models import RoutingRuleSet
 from server.sites.models import Site
 from server.teams.models import Team, TeamMember
 from server.users.models import User
@@ -35,7 +39,6 @@ from server.users.models import User
 NORTH = "North campus technicians"
 SOUTH = "South campus technicians"
 NETWORK = "Network & infrastructure"
-HELP_DESK = "Help desk"
 
 NORTH_SITES = ("Maplewood High School", "Oak Street Elementary")
 SOUTH_SITES = ("Lincoln Middle School", "District Office")
@@ -45,7 +48,7 @@ TEAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     NORTH: ("Field technicians for " + " and ".join(NORTH_SITES), ("tech",)),
     SOUTH: ("Field technicians for " + " and ".join(SOUTH_SITES), ("tech2",)),
     NETWORK: ("Switches, Wi-Fi, firewalls and the server room", ("tech", "admin")),
-    HELP_DESK: ("First line: triage, accounts, how-to questions", ("agent", "admin")),
+    HELP_DESK: (HELP_DESK_DESCRIPTION, ("agent", "admin")),
 }
 STAFF = (Role.ORG_ADMIN, Role.AGENT, Role.TECHNICIAN)
 
@@ -66,8 +69,8 @@ def seed_demo(session: Session, organization: Organization) -> dict[str, Team]:
         select(RoutingRuleSet.id).where(RoutingRuleSet.organization_id == org_id).limit(1)
     ):
         return teams  # the district has rules already: leave them as they are
-    assignment = _rule_set(session, org_id, "Assignment", "first_match", 0)
-    _rule(
+    assignment = add_rule_set(session, org_id, "Assignment", "first_match", 0)
+    add_rule(
         session,
         assignment,
         "Network problems",
@@ -76,7 +79,7 @@ def seed_demo(session: Session, organization: Organization) -> dict[str, Team]:
         {"categories": ["Network"]},
         {"assignTeamId": teams[NETWORK].id},
     )
-    _rule(
+    add_rule(
         session,
         assignment,
         "North campus",
@@ -85,7 +88,7 @@ def seed_demo(session: Session, organization: Organization) -> dict[str, Team]:
         {"siteIds": [sites[name] for name in NORTH_SITES if name in sites]},
         {"assignTeamId": teams[NORTH].id},
     )
-    _rule(
+    add_rule(
         session,
         assignment,
         "South campus",
@@ -94,17 +97,17 @@ def seed_demo(session: Session, organization: Organization) -> dict[str, Team]:
         {"siteIds": [sites[name] for name in SOUTH_SITES if name in sites]},
         {"assignTeamId": teams[SOUTH].id},
     )
-    _rule(
+    add_rule(
         session,
         assignment,
-        "Everything else",
+        CATCH_ALL,
         3,
         "Tickets without a campus go to the help desk for triage",
         {},
         {"assignTeamId": teams[HELP_DESK].id},
     )
-    extras = _rule_set(session, org_id, "Tags and watchers", "apply_all", 1)
-    _rule(
+    extras = add_rule_set(session, org_id, "Tags and watchers", "apply_all", 1)
+    add_rule(
         session,
         extras,
         "AV equipment",
@@ -115,7 +118,7 @@ def seed_demo(session: Session, organization: Organization) -> dict[str, Team]:
     )
     watchers = [people[local].id for local in ("agent", "admin") if local in people]
     if watchers:
-        _rule(
+        add_rule(
             session,
             extras,
             "Critical tickets",
@@ -148,34 +151,3 @@ def _teams(session: Session, org_id: uuid.UUID, people: dict[str, User]) -> dict
         existing[name] = team
     session.flush()
     return existing
-
-
-def _rule_set(
-    session: Session, org_id: uuid.UUID, name: str, mode: str, position: int
-) -> RoutingRuleSet:
-    rule_set = RoutingRuleSet(organization_id=org_id, name=name, mode=mode, position=position)
-    session.add(rule_set)
-    session.flush()
-    return rule_set
-
-
-def _rule(
-    session: Session,
-    rule_set: RoutingRuleSet,
-    name: str,
-    position: int,
-    description: str | None,
-    conditions: dict[str, Any],
-    actions: dict[str, Any],
-) -> None:
-    session.add(
-        RoutingRule(
-            organization_id=rule_set.organization_id,
-            rule_set_id=rule_set.id,
-            name=name,
-            description=description,
-            position=position,
-            conditions=conditions_json(RuleConditions.model_validate(conditions)),
-            actions=actions_json(RuleActions.model_validate(actions)),
-        )
-    )
