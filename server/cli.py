@@ -228,11 +228,14 @@ def cmd_export_openapi(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    from server.auth.service import mail_requested_resets
     from server.core.tenancy import ALL_TENANTS
     from server.mail import service
 
     db = _database(settings)
     with db.transaction(tenant=ALL_TENANTS) as session:
+        # as the outbox job does first: queued reset requests become mails
+        mail_requested_resets(session, settings=settings)
         if args.send:
             if not settings.smtp_configured:
                 print("resolve-server: set RESOLVE_SMTP_HOST to send mail", file=sys.stderr)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.enums import OrganizationStatus
+from server.auth import service as auth
 from server.core.config import Settings
 from server.core.db import utcnow
 from server.core.engine import Database
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def deliver_email(db: Database, settings: Settings) -> None:
+    """Turn queued password-reset requests into mails, then send what is due (with SMTP
+    configured; without it the mails wait in the outbox)."""
+
     def work(session: Session) -> None:
+        auth.mail_requested_resets(session, settings=settings)
         sent, failed = mail.deliver_due(session, settings)
         if sent or failed:
             log.info("outbox: %s sent, %s failed", sent, failed)
@@ -109,15 +114,15 @@ def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
-    if settings.smtp_configured:
-        scheduler.add_job(
-            deliver_email,
-            "interval",
-            seconds=30,
-            args=[db, settings],
-            id="mail.deliver",
-            max_instances=1,
-            coalesce=True,
-        )
+    # with or without SMTP: it also turns password-reset requests into mails
+    scheduler.add_job(
+        deliver_email,
+        "interval",
+        seconds=30,
+        args=[db, settings],
+        id="mail.deliver",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     return scheduler

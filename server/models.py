@@ -11,7 +11,13 @@ from server.assets.models import (
     TicketAsset,
 )
 from server.audit.models import AuditEvent
-from server.auth.models import ApiToken, AuthSession, PasswordResetToken, RefreshToken
+from server.auth.models import (
+    ApiToken,
+    AuthSession,
+    PasswordResetRequest,
+    PasswordResetToken,
+    RefreshToken,
+)
 from server.core.db import Base, ChangeCounter, JobLease
 from server.inventory.models import Part, StockLevel, StockLocation, StockMovement
 from server.inventory.vendor_models import (
@@ -60,6 +66,7 @@ __all__ = [
     "OrganizationDomain",
     "OutboxEmail",
     "Part",
+    "PasswordResetRequest",
     "PasswordResetToken",
     "Person",
     "PurchaseOrder",

@@ -19,16 +19,20 @@ import pyotp
 import pytest
 from sqlalchemy import select, update
 
-from common.enums import Role
+from common.enums import OrganizationStatus, Role
 from server.auth.models import ApiToken, AuthSession, PasswordResetToken
 from server.core.config import Settings
 from server.core.db import utcnow
 from server.core.engine import Database
 from server.core.security import decode_access_token, issue_access_token
 from server.core.tenancy import ALL_TENANTS
+from server.jobs import deliver_email
 from server.mail.models import OutboxEmail
+from server.models import Base
+from server.organizations.models import Organization
 from server.users.models import User
 from tests.conftest import PASSWORD, World, assert_error
+from tests.test_query_counts import count_statements
 
 NEW_PASSWORD = "Brand-new-Pass-77"
 
@@ -78,6 +82,14 @@ def _emails(db: Database, to: str) -> list[OutboxEmail]:
             select(OutboxEmail).where(OutboxEmail.to_address == to).order_by(OutboxEmail.created_at)
         )
         return list(s.scalars(stmt))
+
+
+def _ask_reset(world: World, email: str) -> httpx.Response:
+    """Ask for a reset link, then run the outbox job, which turns the request into a mail."""
+    response = world.client.post("/api/auth/password-reset/request", json={"email": email})
+    assert response.status_code == 202, response.text
+    deliver_email(world.db, world.settings)
+    return response
 
 
 def _code_in(email: OutboxEmail) -> str:
@@ -608,10 +620,7 @@ def test_password_reset_unlocks_a_locked_account(
     for _ in range(3):
         assert_error(_login(client, agent.email, "Not-the-password-1"), 401)
     _refused_while_locked(client, agent.email)
-    assert (
-        client.post("/api/auth/password-reset/request", json={"email": agent.email}).status_code
-        == 202
-    )
+    _ask_reset(world, agent.email)
     token = _code_in(_emails(db, agent.email)[-1])
     response = client.post(
         "/api/auth/password-reset/confirm", json={"token": token, "newPassword": NEW_PASSWORD}
@@ -1016,8 +1025,7 @@ def test_password_reset_sets_a_new_password_and_ends_sessions(
     agent = world.user(tenant.id, Role.AGENT)
     refresh = _signed_in(client, agent.email)["refreshToken"]
 
-    response = client.post("/api/auth/password-reset/request", json={"email": agent.email.upper()})
-    assert response.status_code == 202, response.text
+    _ask_reset(world, agent.email.upper())
     [mail] = _emails(db, agent.email)
     assert mail.kind == "password_reset"
     assert mail.organization_id == tenant.id
@@ -1052,24 +1060,102 @@ def test_reset_request_for_unknown_or_disabled_accounts_sends_nothing(
 ) -> None:
     tenant = world.org("alpha")
     agent = world.user(tenant.id, Role.AGENT, login=False)
-    known = client.post("/api/auth/password-reset/request", json={"email": agent.email})
-    unknown = client.post("/api/auth/password-reset/request", json={"email": "ghost@alpha.example"})
-    assert known.status_code == unknown.status_code == 202
+    known = _ask_reset(world, agent.email)
+    unknown = _ask_reset(world, "ghost@alpha.example")
     assert known.json() == unknown.json()
     assert _emails(db, "ghost@alpha.example") == []
     assert len(_emails(db, agent.email)) == 1
 
     _set_user(db, agent.id, is_active=False)
-    client.post("/api/auth/password-reset/request", json={"email": agent.email})
+    _ask_reset(world, agent.email)
     assert len(_emails(db, agent.email)) == 1
     bad = client.post("/api/auth/password-reset/request", json={"email": "not-an-email"})
     assert_error(bad, 422, "VALIDATION_ERROR")
 
 
+def test_a_reset_request_does_the_same_work_whether_or_not_the_account_exists(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """The request only queues the address: the same SQL statements, the same status and
+    the same body for an account, an unknown email, a deactivated account and an account
+    of a suspended organization, so neither the answer nor its timing tells them apart."""
+    tenant = world.org("alpha")
+    agent = world.user(tenant.id, Role.AGENT, login=False)
+    disabled = world.user(tenant.id, Role.AGENT, login=False, is_active=False)
+    suspended = world.org("bravo")
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        s.execute(
+            update(Organization)
+            .where(Organization.id == suspended.id)
+            .values(status=OrganizationStatus.SUSPENDED)
+        )
+    client.post("/api/auth/password-reset/request", json={"email": "warm@up.example"})
+
+    def ask(email: str) -> tuple[httpx.Response, list[str]]:
+        with count_statements(db) as statements:
+            response = client.post("/api/auth/password-reset/request", json={"email": email})
+        return response, list(statements)
+
+    real, real_sql = ask(agent.email)
+    assert real.status_code == 202, real.text
+    assert real_sql, "the request writes its queue row"
+    for email in ("ghost@alpha.example", disabled.email, suspended.admin.email):
+        other, other_sql = ask(email)
+        assert other.status_code == real.status_code
+        assert other.json() == real.json()
+        assert other.headers.keys() == real.headers.keys()
+        assert other_sql == real_sql, email
+    # Nothing was looked up or sent yet: the outbox job does that.
+    assert _emails(db, agent.email) == []
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        assert s.scalars(select(PasswordResetToken)).all() == []
+
+
+def _rows_mentioning(db: Database, text: str) -> list[str]:
+    """Every table whose rows hold ``text`` anywhere."""
+    with db.engine.connect() as conn:
+        return [
+            table.name
+            for table in Base.metadata.sorted_tables
+            for row in conn.execute(table.select())
+            if any(text in str(value) for value in row)
+        ]
+
+
+def test_the_outbox_job_mails_a_real_account_and_keeps_no_trace_of_an_unknown_one(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    tenant = world.org("alpha")
+    agent = world.user(tenant.id, Role.AGENT, login=False)
+    for email in (agent.email, "ghost@alpha.example"):
+        response = client.post("/api/auth/password-reset/request", json={"email": email})
+        assert response.status_code == 202, response.text
+    assert _emails(db, agent.email) == []  # queued, not yet looked up
+
+    deliver_email(db, world.settings)
+    [mail] = _emails(db, agent.email)
+    assert mail.kind == "password_reset" and mail.holds_secret
+    confirm = client.post(
+        "/api/auth/password-reset/confirm",
+        json={"token": _code_in(mail), "newPassword": NEW_PASSWORD},
+    )
+    assert confirm.status_code == 200, confirm.text
+    assert _signed_in(client, agent.email, NEW_PASSWORD)
+    [requested] = _audit(client, tenant.admin.headers, "auth.password_reset_requested")
+    assert requested["actorEmail"] == agent.email and requested["ipAddress"] == "127.0.0.1"
+
+    # The unknown address got nothing and is written nowhere, not even in the queue.
+    assert _rows_mentioning(db, "ghost@alpha.example") == []
+    with db.transaction(tenant=ALL_TENANTS) as s:
+        assert s.scalars(select(PasswordResetToken.user_id)).all() == [agent.id]
+    deliver_email(db, world.settings)
+    assert len(_emails(db, agent.email)) == 1, "a request is turned into mail once"
+
+
 def test_expired_reset_token_is_refused(world: World, client: httpx.Client, db: Database) -> None:
     tenant = world.org("alpha")
     agent = world.user(tenant.id, Role.AGENT, login=False)
-    client.post("/api/auth/password-reset/request", json={"email": agent.email})
+    _ask_reset(world, agent.email)
     token = _code_in(_emails(db, agent.email)[0])
     with db.transaction(tenant=ALL_TENANTS) as s:
         s.execute(
@@ -1093,7 +1179,7 @@ def test_weak_new_password_is_refused_and_changes_nothing(
 ) -> None:
     tenant = world.org("alpha")
     agent = world.user(tenant.id, Role.AGENT)
-    client.post("/api/auth/password-reset/request", json={"email": agent.email})
+    _ask_reset(world, agent.email)
     token = _code_in(_emails(db, agent.email)[0])
     weak_passwords = [
         "short-1",
@@ -1130,7 +1216,7 @@ def test_using_one_reset_link_voids_the_others(
     tenant = world.org("alpha")
     agent = world.user(tenant.id, Role.AGENT, login=False)
     for _ in range(2):
-        client.post("/api/auth/password-reset/request", json={"email": agent.email})
+        _ask_reset(world, agent.email)
     older, newer = (_code_in(m) for m in _emails(db, agent.email))
     assert older != newer
     response = client.post(

@@ -137,7 +137,7 @@ def test_outbox_lists_what_would_have_been_sent(env: dict[str, str]) -> None:
             "from server.core.config import get_settings; from server.core.engine import Database;"
             "from server.core.tenancy import ALL_TENANTS; from server.auth.service import request_password_reset;"
             "s=get_settings(); db=Database(s.database_url)\n"
-            "with db.transaction(tenant=ALL_TENANTS) as session: request_password_reset(session, settings=s, email='x@riverside.example')",
+            "with db.transaction(tenant=ALL_TENANTS) as session: request_password_reset(session, email='x@riverside.example')",
         ],
         env=env,
         capture_output=True,

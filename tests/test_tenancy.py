@@ -43,6 +43,7 @@ from server.auth.deps import RequestContext, access
 from server.core.engine import Database
 from server.core.routing import api_routes
 from server.core.tenancy import ALL_TENANTS, bind_tenant
+from server.jobs import deliver_email
 from server.models import Base
 from server.users.models import User
 from tests.conftest import PASSWORD, Tenant, World
@@ -187,6 +188,7 @@ def build_org(world: World, client: httpx.Client, db: Database, marker: str) -> 
         ),
         202,
     )
+    deliver_email(db, world.settings)  # the outbox job writes the reset token and mail
     _seed_without_routes(db, tenant.id, marker)
     domain = DomainSeed(
         client=client, world=world, db=db, marker=marker, tenant_id=tenant.id,

@@ -75,3 +75,21 @@ class PasswordResetToken(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class PasswordResetRequest(IdMixin, Base):
+    """A reset asked for by email address, queued for the outbox job.
+
+    The request route only writes this row, the same for every address, so it does the
+    same work whether or not the account exists; the job looks the account up, mails a
+    link to a real one and deletes the row either way.
+    """
+
+    __tablename__ = "password_reset_requests"
+
+    email: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the request's client, for the audit event the job writes
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    request_id: Mapped[str | None] = mapped_column(String(64))

@@ -114,7 +114,8 @@ def password_reset_request(
     ctx: Public, request: Request, body: PasswordResetRequestIn
 ) -> DataResponse[MessageOut]:
     throttle_login(request, email=str(body.email))
-    service.request_password_reset(ctx.session, settings=ctx.settings, email=str(body.email))
+    # Only queued here, the same for every address; the outbox job sends the link.
+    service.request_password_reset(ctx.session, email=str(body.email))
     return DataResponse(
         data=MessageOut(message="If an account exists for this email, a reset link was sent")
     )

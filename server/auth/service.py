@@ -11,7 +11,7 @@ from hashlib import sha256
 from typing import Any
 
 import pyotp
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,15 @@ from common.enums import AuditCategory, AuditSeverity, OrganizationStatus, Role
 from common.errors import ErrorCode
 from common.scopes import MFA_ENROLLMENT_SCOPE, scope_covers
 from server.audit import service as audit
-from server.auth.models import ApiToken, AuthSession, PasswordResetToken, RefreshToken
+from server.auth.models import (
+    ApiToken,
+    AuthSession,
+    PasswordResetRequest,
+    PasswordResetToken,
+    RefreshToken,
+)
 from server.core.config import Settings
+from server.core.context import client_ip_var, request_id_var, user_agent_var
 from server.core.db import utcnow
 from server.core.errors import (
     ApiError,
@@ -704,14 +711,66 @@ def _new_reset_token(session: Session, *, user: User, purpose: str, valid_for: t
     return raw
 
 
-def request_password_reset(session: Session, *, settings: Settings, email: str) -> None:
-    """Email a reset link when the account exists; say nothing either way."""
-    account = _load_account(session, email)
-    if account is None:
-        return
-    user, org = account
-    if not user.is_active or (org is not None and org.status is not OrganizationStatus.ACTIVE):
-        return
+def request_password_reset(session: Session, *, email: str) -> None:
+    """Queue a reset for this address: one insert, whether or not it has an account.
+
+    Looking the account up here would make a real account's request slower than an
+    unknown one's; the outbox job does it instead (``mail_requested_resets``).
+    """
+    session.add(
+        PasswordResetRequest(
+            email=email.strip().lower(),
+            ip_address=client_ip_var.get(),
+            user_agent=(user_agent_var.get() or "")[:300] or None,
+            request_id=request_id_var.get(),
+        )
+    )
+    session.flush()
+
+
+def mail_requested_resets(session: Session, *, settings: Settings, batch: int = 500) -> int:
+    """Turn queued reset requests into reset mails; returns how many were mailed.
+
+    A real, active account gets a single-use link (stored hashed) by email; an unknown
+    address, a deactivated account or one of a suspended organization gets nothing.
+    Every request taken is deleted, so an address without an account leaves no trace.
+    Rows are claimed with SKIP LOCKED on PostgreSQL, as the outbox claims its mails.
+    The caller commits.
+    """
+    stmt = select(PasswordResetRequest).order_by(PasswordResetRequest.id).limit(batch)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    requests = list(session.scalars(stmt))
+    if not requests:
+        return 0
+    accounts = {
+        user.email: (user, org)
+        for user, org in session.execute(
+            select(User, Organization)
+            .outerjoin(Organization, Organization.id == User.organization_id)
+            .where(User.email.in_({r.email for r in requests}), User.deleted_at.is_(None))
+        )
+    }
+    session.execute(
+        delete(PasswordResetRequest).where(PasswordResetRequest.id.in_([r.id for r in requests]))
+    )
+    mailed = 0
+    for request in requests:
+        account = accounts.get(request.email)
+        if account is None:
+            continue
+        user, org = account
+        if not user.is_active or (org is not None and org.status is not OrganizationStatus.ACTIVE):
+            continue
+        _mail_reset_link(session, settings=settings, user=user, request=request)
+        mailed += 1
+    session.flush()
+    return mailed
+
+
+def _mail_reset_link(
+    session: Session, *, settings: Settings, user: User, request: PasswordResetRequest
+) -> None:
     raw = _new_reset_token(
         session,
         user=user,
@@ -734,7 +793,7 @@ def request_password_reset(session: Session, *, settings: Settings, email: str) 
         organization_id=user.organization_id,
         holds_secret=True,
     )
-    audit.record(
+    event = audit.record(
         session,
         action="auth.password_reset_requested",
         category=AuditCategory.AUTHENTICATION,
@@ -745,7 +804,10 @@ def request_password_reset(session: Session, *, settings: Settings, email: str) 
         entity_id=user.id,
         message=f"Password reset requested for {user.email}",
     )
-    session.flush()
+    # the job runs outside the request: the event names the request's client
+    event.ip_address = request.ip_address
+    event.user_agent = request.user_agent
+    event.request_id = request.request_id
 
 
 def send_invitation(session: Session, *, settings: Settings, user: User, inviter: Caller) -> None:
