@@ -33,3 +33,8 @@ class ErrorCode(StrEnum):
     RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    #: sync: the replica's cursor is older than the kept tombstones, or newer than the
+    #: server's data (a restored server): download the scope again, keep the outbox
+    RESYNC_REQUIRED = "RESYNC_REQUIRED"
+    #: sync: the client speaks a protocol version the server no longer supports
+    UPGRADE_REQUIRED = "UPGRADE_REQUIRED"

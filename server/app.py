@@ -40,6 +40,7 @@ from server.sites.routes import buildings, rooms, sites
 from server.sla.routes import automation as sla_automation
 from server.sla.routes import calendars as business_calendars
 from server.sla.routes import rules as sla_rules
+from server.sync.routes import router as sync_router
 from server.teams.routes import router as teams_router
 from server.tickets.routes import automation_router as ticket_automation_router
 from server.tickets.routes import router as tickets_router
@@ -88,6 +89,7 @@ ROUTERS = (
     sla_rules,
     business_calendars,
     sla_automation,
+    sync_router,
 )
 
 

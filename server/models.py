@@ -33,6 +33,7 @@ from server.organizations.models import Department, Organization, OrganizationDo
 from server.routing.models import RoutingRule, RoutingRuleSet
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
+from server.sync.models import SyncDevice, SyncScopeExit
 from server.teams.models import Team, TeamMember
 from server.tickets.models import (
     Ticket,
@@ -83,6 +84,8 @@ __all__ = [
     "StockLevel",
     "StockLocation",
     "StockMovement",
+    "SyncDevice",
+    "SyncScopeExit",
     "Team",
     "TeamMember",
     "Ticket",

@@ -158,6 +158,7 @@ class TicketAsset(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     turn on). Unlinking leaves a tombstone."""
 
     __tablename__ = "ticket_assets"
+    __change_parent__ = "ticket_id"
     __extra_table_args__ = (
         live_unique("uq_ticket_assets_pair", "ticket_id", "asset_id"),
         Index("ix_ticket_assets_asset", "asset_id"),

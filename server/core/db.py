@@ -121,6 +121,12 @@ class ReplicatedMixin(TenantMixin):
     change_position: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
+    #: the foreign-key attribute naming the row this one belongs to for sync (a
+    #: comment's ``ticket_id``): changing this row also moves that row's change
+    #: position in the same flush, so the parent's position is never below its
+    #: children's and "parents changed since N" finds every changed child
+    __change_parent__: str | None = None
+
     #: further indexes and constraints of the concrete table
     __extra_table_args__: tuple[Any, ...] = ()
 

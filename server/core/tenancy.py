@@ -19,6 +19,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.util import identity_key
 
 from common.enums import Role
 from server.core.db import ChangeCounter, ReplicatedMixin, TenantMixin, utcnow
@@ -135,10 +136,55 @@ def _stamp_tenant_rows(session: Session, _context: Any, _instances: Any) -> None
                 f"{type(obj).__name__} is replicated: delete it with soft_delete() so "
                 "replicas receive a tombstone"
             )
+    for objs in changed_by_org.values():
+        _move_parents_after_children(session, objs)
     for org_id, objs in changed_by_org.items():
         last = allocate_change_positions(session, org_id, len(objs))
         for offset, obj in enumerate(objs):
             obj.change_position = last - len(objs) + 1 + offset
+
+
+def _move_parents_after_children(session: Session, objs: list[ReplicatedMixin]) -> None:
+    """Add the parents of changed child rows (``__change_parent__``) to ``objs``, after
+    every child, so each parent takes a position above its changed children."""
+    wanted: dict[tuple[type[Any], Any], None] = {}
+    for obj in objs:
+        attribute = type(obj).__change_parent__
+        if attribute is not None and (parent_id := getattr(obj, attribute)) is not None:
+            wanted[(_parent_class(type(obj), attribute), parent_id)] = None
+    if not wanted:
+        return
+    parents: list[ReplicatedMixin] = []
+    by_class: dict[type[Any], list[Any]] = {}
+    for parent_class, parent_id in wanted:
+        by_class.setdefault(parent_class, []).append(parent_id)
+    for parent_class, ids in by_class.items():
+        loaded = [session.identity_map.get(identity_key(parent_class, i)) for i in ids]
+        missing = [parent_id for parent_id, obj in zip(ids, loaded, strict=True) if obj is None]
+        if missing:
+            found = session.execute(
+                select(parent_class)
+                .where(parent_class.id.in_(missing))
+                .execution_options(**{INCLUDE_DELETED: True})
+            ).scalars()
+            parents.extend(found)
+        parents.extend(obj for obj in loaded if obj is not None)
+    chosen = {id(parent) for parent in parents}
+    objs[:] = [obj for obj in objs if id(obj) not in chosen] + parents
+
+
+_PARENT_CLASSES: dict[tuple[str, str], type[Any]] = {}
+
+
+def _parent_class(child: type[Any], attribute: str) -> type[Any]:
+    """The mapped class the child's foreign key ``attribute`` points at."""
+    key = (child.__name__, attribute)
+    if key not in _PARENT_CLASSES:
+        (foreign_key,) = child.__table__.c[attribute].foreign_keys
+        table = foreign_key.column.table
+        (mapper,) = (m for m in child.registry.mappers if m.local_table is table)
+        _PARENT_CLASSES[key] = mapper.class_
+    return _PARENT_CLASSES[key]
 
 
 def allocate_change_positions(session: Session, organization_id: uuid.UUID, count: int) -> int:

@@ -141,6 +141,7 @@ class StockMovement(IdMixin, ReplicatedMixin, Base):
     of a flagged movement are the one thing that changes afterwards)."""
 
     __tablename__ = "stock_movements"
+    __change_parent__ = "ticket_id"  # parts used on a ticket travel with it
     __extra_table_args__ = (
         Index("ix_stock_movements_part", "part_id", "occurred_at"),
         Index("ix_stock_movements_location", "location_id", "occurred_at"),

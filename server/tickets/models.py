@@ -58,6 +58,12 @@ class Ticket(IdMixin, TimestampMixin, ReplicatedMixin, Base):
             where="assignee_id IS NULL",
         ),
         Index("ix_tickets_org_resolution_due", "organization_id", "resolution_due_at"),
+        # sync: a replica's tickets changed above its cursor, tombstones included
+        # (docs/sync-protocol.md, guarantee 2)
+        Index("ix_tickets_sync_assignee", "assignee_id", "change_position"),
+        Index("ix_tickets_sync_team", "team_id", "change_position"),
+        Index("ix_tickets_sync_requester", "requester_id", "change_position"),
+        Index("ix_tickets_sync_creator", "created_by_id", "change_position"),
         Index("ix_tickets_room", "room_id"),
         Index("ix_tickets_parent", "parent_id"),
     )
@@ -144,6 +150,7 @@ class TicketComment(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     """A public comment, or a staff-only internal note (``is_internal``)."""
 
     __tablename__ = "ticket_comments"
+    __change_parent__ = "ticket_id"
     __extra_table_args__ = (Index("ix_ticket_comments_ticket", "ticket_id", "created_at"),)
 
     ticket_id: Mapped[uuid.UUID] = _fk("tickets", nullable=False, ondelete="CASCADE")
@@ -158,6 +165,7 @@ class TicketComment(IdMixin, TimestampMixin, ReplicatedMixin, Base):
 
 class TicketAttachment(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     __tablename__ = "ticket_attachments"
+    __change_parent__ = "ticket_id"
     __extra_table_args__ = (Index("ix_ticket_attachments_ticket", "ticket_id", "created_at"),)
 
     ticket_id: Mapped[uuid.UUID] = _fk("tickets", nullable=False, ondelete="CASCADE")
@@ -174,6 +182,7 @@ class TicketLink(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     """``ticket`` is blocked by ``blocker`` (parent/child is ``Ticket.parent_id``)."""
 
     __tablename__ = "ticket_links"
+    __change_parent__ = "ticket_id"
     __extra_table_args__ = (
         live_unique("uq_ticket_links_pair", "ticket_id", "blocker_id"),
         Index("ix_ticket_links_blocker", "blocker_id"),
@@ -189,6 +198,7 @@ class TicketEvent(IdMixin, ReplicatedMixin, Base):
     endpoint interleaves both."""
 
     __tablename__ = "ticket_events"
+    __change_parent__ = "ticket_id"
     __extra_table_args__ = (Index("ix_ticket_events_ticket", "ticket_id", "created_at"),)
 
     ticket_id: Mapped[uuid.UUID] = _fk("tickets", nullable=False, ondelete="CASCADE")

@@ -1,0 +1,75 @@
+"""The server's side of sync: devices, and the log of tickets leaving a scope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, event, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from server.core.db import Base, IdMixin, ReplicatedMixin, TenantMixin, utcnow
+from server.tickets.models import Ticket
+
+
+class SyncDevice(TenantMixin, Base):
+    """One replica on one machine (its id is made by the client), owned by one user."""
+
+    __tablename__ = "sync_devices"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    client: Mapped[str] = mapped_column(String(200), default="")
+    #: the role the replica's scope was last computed for: a change resends the scope
+    scope_role: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the last mutation sequence number applied (push)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    wipe_requested_at: Mapped[datetime | None]
+    wiped_at: Mapped[datetime | None]
+
+
+class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
+    """A ticket left someone's scope: its assignee, team or requester changed away
+    from ``principal_id`` (a user or a team) at ``change_position``. Pulls of that
+    principal's replicas read these above their cursor and send removals."""
+
+    __tablename__ = "sync_scope_exits"
+    __extra_table_args__ = (
+        Index("ix_sync_scope_exits_principal", "principal_id", "change_position"),
+    )
+
+    principal_id: Mapped[uuid.UUID] = mapped_column()
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+
+
+#: the ticket columns that put a ticket in someone's scope (see server.sync.scope)
+SCOPE_COLUMNS = ("assignee_id", "team_id", "requester_id", "created_by_id")
+
+
+def _log_scope_exits(session: Session, _context: Any, _instances: Any) -> None:
+    """When a ticket's assignee, team, requester or filer changes, log an exit for
+    the one it left, in the same flush (and so the same transaction) as the change."""
+    for obj in list(session.dirty):
+        if not isinstance(obj, Ticket):
+            continue
+        state = inspect(obj)
+        for name in SCOPE_COLUMNS:
+            history = state.attrs[name].history
+            for old in history.deleted or ():
+                if old is not None and old not in (history.added or ()):
+                    session.add(
+                        SyncScopeExit(
+                            organization_id=obj.organization_id,
+                            principal_id=old,
+                            ticket_id=obj.id,
+                        )
+                    )
+
+
+# Before the tenancy hook, which gives the new exit rows their change positions.
+event.listen(Session, "before_flush", _log_scope_exits, insert=True)

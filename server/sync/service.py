@@ -1,0 +1,435 @@
+"""Pull and hydrate: what a replica receives (docs/sync-protocol.md).
+
+A pull reads the organization's committed change position first and answers at
+once when the replica's cursor is already there (guarantee 2). Otherwise it
+reads, through indexes that start with the scope's key and end with
+``change_position``, the lookups and the scope's tickets changed above the
+cursor, each ticket with its changed children (a child's change moves its
+ticket, ``ReplicatedMixin.__change_parent__``), then the exits from the scope.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, false, or_, select, true, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from common.enums import Role
+from common.errors import ErrorCode
+from common.workflow import StatusCategory
+from server.assets.models import AssetStatusLabel, AssetType, TicketAsset
+from server.core.db import utcnow
+from server.core.errors import ApiError, ValidationFailed
+from server.core.tenancy import Caller, current_change_position
+from server.inventory.models import Part, StockLocation, StockMovement
+from server.organizations.models import Department
+from server.sites.models import Building, Room, Site
+from server.sla.models import BusinessCalendar, Holiday, SlaRule
+from server.sync import wire
+from server.sync.models import SyncDevice, SyncScopeExit
+from server.teams import service as teams
+from server.teams.models import Team, TeamMember
+from server.tickets.models import Ticket, TicketAttachment, TicketComment, TicketEvent, TicketLink
+from server.tickets.visibility import STAFF_ONLY_EVENTS, is_desk
+from server.users.models import User
+
+PROTOCOL_VERSIONS = range(1, 2)
+MAX_LIMIT = 500
+MAX_HYDRATE = 100
+#: how stale ``last_seen_at`` may get before a pull writes it again
+SEEN_EVERY = timedelta(minutes=5)
+
+#: every user's lookups, and the staff's
+LOOKUPS: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (
+        User,
+        Team,
+        TeamMember,
+        Department,
+        Site,
+        Building,
+        Room,
+        AssetType,
+        AssetStatusLabel,
+        BusinessCalendar,
+        Holiday,
+    )
+)
+STAFF_LOOKUPS: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (SlaRule, Part, StockLocation)
+)
+#: the rows that travel with their ticket
+TICKET_CHILDREN: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (TicketComment, TicketEvent, TicketAttachment, TicketLink, TicketAsset)
+)
+STAFF_TICKET_CHILDREN: tuple[Table, ...] = (cast(Table, StockMovement.__table__),)
+TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+
+_CURSOR = re.compile(
+    r"^p(?P<since>\d{1,18}|n)(?:-(?P<target>\d{1,18})-(?P<after>\d{1,18})-(?P<id>[0-9a-f]{32}))?$"
+)
+
+
+class ResyncRequired(ApiError):
+    status_code = 410
+    code = ErrorCode.RESYNC_REQUIRED
+
+
+class UpgradeRequired(ApiError):
+    status_code = 426
+    code = ErrorCode.UPGRADE_REQUIRED
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a replica stands: every change of its scope at or below ``since`` is in
+    it. While a pull is paged, ``target`` is the position the pull will end at and
+    (``after_position``, ``after_id``) the last ticket sent."""
+
+    since: int | None
+    target: int | None = None
+    after_position: int = 0
+    after_id: uuid.UUID | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor:
+        if text is None:
+            return cls(None)
+        match = _CURSOR.match(text)
+        if match is None:
+            raise ValidationFailed(
+                "cursor is not one this server gave out", details={"field": "cursor"}
+            )
+        since = None if match["since"] == "n" else int(match["since"])
+        if match["target"] is None:
+            if since is None:
+                raise ValidationFailed("cursor is incomplete", details={"field": "cursor"})
+            return cls(since)
+        return cls(since, int(match["target"]), int(match["after"]), uuid.UUID(match["id"]))
+
+    @property
+    def paging(self) -> bool:
+        return self.target is not None
+
+    def text(self) -> str:
+        since = "n" if self.since is None else str(self.since)
+        if self.target is None:
+            return f"p{since}"
+        assert self.after_id is not None
+        return f"p{since}-{self.target}-{self.after_position}-{self.after_id.hex}"
+
+
+@dataclass
+class Page:
+    cursor: str
+    has_more: bool = False
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    removals: dict[str, list[str]] = field(default_factory=dict)
+    scope: list[str] | None = None
+    wipe: bool = False
+
+    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.changes.setdefault(table, []).extend(rows)
+
+    def remove(self, table: str, ids: Iterable[uuid.UUID]) -> None:
+        listed = [str(i) for i in ids]
+        if listed:
+            self.removals.setdefault(table, []).extend(listed)
+
+
+def check_protocol(version: int) -> None:
+    if version not in PROTOCOL_VERSIONS:
+        raise UpgradeRequired(
+            f"This server speaks sync protocol {PROTOCOL_VERSIONS[0]} to "
+            f"{PROTOCOL_VERSIONS[-1]}; this app speaks {version}. Update the app.",
+            details={"minProtocol": PROTOCOL_VERSIONS[0], "maxProtocol": PROTOCOL_VERSIONS[-1]},
+        )
+
+
+# --- devices -----------------------------------------------------------------------
+
+
+def device_for(session: Session, caller: Caller, device_id: uuid.UUID, client: str) -> SyncDevice:
+    """The caller's device, registered at its first contact. A device id is one
+    user's: another account's id is refused (and another organization's looks the
+    same: already in use)."""
+    device = session.get(SyncDevice, device_id)
+    if device is None:
+        device = SyncDevice(id=device_id, user_id=caller.user_id, client=client[:200])
+        try:
+            with session.begin_nested():
+                session.add(device)
+                session.flush()
+        except IntegrityError:
+            device = None
+    if device is None or device.user_id != caller.user_id:
+        raise ValidationFailed(
+            "deviceId is in use by another account; make a new one",
+            details={"field": "deviceId"},
+        )
+    now = utcnow()
+    if now - device.last_seen_at > SEEN_EVERY:
+        device.last_seen_at = now
+    return device
+
+
+# --- scope -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose tickets a replica holds: desk staff the organization's open tickets,
+    technicians theirs, their teams' and their own requests, requesters their own."""
+
+    caller: Caller
+    team_ids: tuple[uuid.UUID, ...]
+
+    @classmethod
+    def of(cls, session: Session, caller: Caller) -> Scope:
+        team_ids = () if is_desk(caller) else tuple(teams.team_ids_of(session, caller.user_id))
+        return cls(caller, team_ids)
+
+    @property
+    def desk(self) -> bool:
+        return is_desk(self.caller)
+
+    @property
+    def staff(self) -> bool:
+        return self.caller.role.is_staff
+
+    @property
+    def principals(self) -> tuple[uuid.UUID, ...]:
+        return (self.caller.user_id, *self.team_ids)
+
+    def holds(self) -> ColumnElement[bool]:
+        """The tickets of the scope, tombstones aside (SQL over ``tickets``)."""
+        t = TICKETS.c
+        if self.desk:
+            return t.status_category != StatusCategory.CLOSED.value
+        me = self.caller.user_id
+        own = or_(t.requester_id == me, t.created_by_id == me)
+        if self.caller.role is Role.TECHNICIAN:
+            mine = [own, t.assignee_id == me]
+            if self.team_ids:
+                mine.append(t.team_id.in_(self.team_ids))
+            return or_(*mine)
+        return own
+
+    def changed(self, since: int | None) -> ColumnElement[bool]:
+        """Tickets a pull looks at: for desk staff every change (a ticket that was
+        closed leaves the scope), for others those of the scope, whose keys lead
+        the sync indexes."""
+        t = TICKETS.c
+        above = true() if since is None else t.change_position > since
+        if since is None:
+            return and_(self.holds(), t.deleted_at.is_(None))
+        if self.desk:
+            return above
+        return and_(self.holds(), above)
+
+
+def _org(table: Table, caller: Caller) -> ColumnElement[bool]:
+    org_id = caller.organization_id
+    return table.c.organization_id == org_id if org_id is not None else false()
+
+
+def _children_filter(table: Table, scope: Scope) -> ColumnElement[bool]:
+    if scope.staff:
+        return true()
+    c = table.c
+    if table.name in ("ticket_comments", "ticket_attachments"):
+        return c.is_internal.is_(False)
+    if table.name == "ticket_events":
+        return and_(c.is_internal.is_(False), c.kind.not_in(sorted(STAFF_ONLY_EVENTS)))
+    return true()
+
+
+# --- pull --------------------------------------------------------------------------
+
+
+def pull(
+    session: Session,
+    caller: Caller,
+    *,
+    device_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    client: str = "",
+) -> Page:
+    device = device_for(session, caller, device_id, client)
+    if device.wipe_requested_at is not None:
+        device.wiped_at = utcnow()
+        return Page(cursor=Cursor(None).text() if cursor is None else cursor, wipe=True)
+    assert caller.organization_id is not None
+    position = current_change_position(session, caller.organization_id)
+    at = Cursor.parse(cursor)
+    if at.since is not None and (at.since > position or (at.target or 0) > position):
+        raise ResyncRequired(
+            "This replica is ahead of the server's data (was the server restored from a "
+            "backup?); download it again.",
+        )
+    if not at.paging and at.since == position:
+        return Page(cursor=at.text())  # nothing new: one indexed read (guarantee 2)
+
+    scope = Scope.of(session, caller)
+    target = at.target if at.target is not None else position
+    page = Page(cursor=Cursor(target).text())
+    if not at.paging:
+        _lookups(session, scope, at.since, page)
+    last = _tickets(session, scope, at, min(limit, MAX_LIMIT), page)
+    if last is not None:
+        page.has_more = True
+        page.cursor = Cursor(at.since, target, last[0], last[1]).text()
+        return page
+    _exits(session, scope, at.since, page)
+    if at.since is not None and _scope_definition_changed(session, scope, device, at.since):
+        page.scope = [str(i) for i in _scope_ids(session, scope)]
+    device.scope_role = caller.role.value
+    return page
+
+
+def _lookups(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    tables = LOOKUPS + (STAFF_LOOKUPS if scope.staff else ())
+    for table in tables:
+        stmt = select(table).where(_org(table, scope.caller))
+        if since is None:
+            stmt = stmt.where(table.c.deleted_at.is_(None))
+        else:
+            stmt = stmt.where(table.c.change_position > since)
+        rows = session.execute(stmt.order_by(table.c.change_position)).mappings()
+        page.add(table.name, wire.projection(table).rows(rows))
+
+
+def _tickets(
+    session: Session, scope: Scope, at: Cursor, limit: int, page: Page
+) -> tuple[int, uuid.UUID] | None:
+    """One page of the scope's changed tickets with their children; the last
+    (position, id) sent when more follow."""
+    t = TICKETS.c
+    stmt = select(TICKETS).where(_org(TICKETS, scope.caller), scope.changed(at.since))
+    if at.paging:
+        stmt = stmt.where(tuple_(t.change_position, t.id) > tuple_(at.after_position, at.after_id))
+    records = list(
+        session.execute(stmt.order_by(t.change_position, t.id).limit(limit + 1)).mappings()
+    )
+    more = len(records) > limit
+    records = records[:limit]
+    held = session.execute(
+        select(t.id).where(t.id.in_([r["id"] for r in records]), scope.holds())
+    ).scalars()
+    in_scope = set(held)
+    sent = [r for r in records if r["id"] in in_scope or r["deleted_at"] is not None]
+    if scope.desk:  # a desk replica drops what was closed since
+        page.remove("tickets", (r["id"] for r in records if r["id"] not in in_scope))
+    page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(sent))
+    _children(session, scope, [r["id"] for r in sent], at.since, page)
+    if more:
+        return records[-1]["change_position"], records[-1]["id"]
+    return None
+
+
+def _children(
+    session: Session,
+    scope: Scope,
+    ticket_ids: Sequence[uuid.UUID],
+    since: int | None,
+    page: Page,
+) -> None:
+    if not ticket_ids:
+        return
+    tables = TICKET_CHILDREN + (STAFF_TICKET_CHILDREN if scope.staff else ())
+    for table in tables:
+        c = table.c
+        stmt = select(table).where(
+            _org(table, scope.caller), c.ticket_id.in_(ticket_ids), _children_filter(table, scope)
+        )
+        stmt = stmt.where(c.deleted_at.is_(None) if since is None else c.change_position > since)
+        rows = session.execute(stmt.order_by(c.change_position)).mappings()
+        page.add(table.name, wire.projection(table).rows(rows))
+
+
+def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    """Tickets that left a technician's or requester's scope above the cursor and
+    that they can no longer see."""
+    if since is None or scope.desk:
+        return
+    x = SyncScopeExit.__table__.c
+    left = set(
+        session.execute(
+            select(x.ticket_id).where(
+                _org(SyncScopeExit.__table__, scope.caller),  # type: ignore[arg-type]
+                x.principal_id.in_(scope.principals),
+                x.change_position > since,
+            )
+        ).scalars()
+    )
+    if not left:
+        return
+    t = TICKETS.c
+    still = set(session.execute(select(t.id).where(t.id.in_(left), scope.holds())).scalars())
+    page.remove("tickets", sorted(left - still))
+
+
+def _scope_definition_changed(
+    session: Session, scope: Scope, device: SyncDevice, since: int
+) -> bool:
+    """The user's role changed, or they joined or left a team, since the cursor."""
+    if device.scope_role != scope.caller.role.value:
+        return True
+    m = TeamMember.__table__.c
+    return (
+        session.execute(
+            select(m.id)
+            .where(
+                _org(TeamMember.__table__, scope.caller),  # type: ignore[arg-type]
+                m.user_id == scope.caller.user_id,
+                m.change_position > since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _scope_ids(session: Session, scope: Scope) -> list[uuid.UUID]:
+    t = TICKETS.c
+    stmt = select(t.id).where(_org(TICKETS, scope.caller), t.deleted_at.is_(None), scope.holds())
+    return list(session.execute(stmt.order_by(t.id)).scalars())
+
+
+# --- hydrate -----------------------------------------------------------------------
+
+
+def hydrate(
+    session: Session, caller: Caller, *, device_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID]
+) -> Page:
+    """The named tickets the caller's scope holds, each with every child row."""
+    device_for(session, caller, device_id, "")
+    scope = Scope.of(session, caller)
+    t = TICKETS.c
+    records = list(
+        session.execute(
+            select(TICKETS).where(
+                _org(TICKETS, caller),
+                t.id.in_(list(ticket_ids)),
+                t.deleted_at.is_(None),
+                scope.holds(),
+            )
+        ).mappings()
+    )
+    assert caller.organization_id is not None
+    page = Page(cursor="")
+    page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(records))
+    _children(session, scope, [r["id"] for r in records], None, page)
+    return page

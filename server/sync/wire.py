@@ -1,0 +1,96 @@
+"""What leaves the server for a replica: each replicated table's wire projection.
+
+A row goes out as camelCase JSON with every column of its table except the
+organization id, and except what a role may not read: people are reduced to
+what a colleague may know (no password hashes, MFA secrets, lockout counters or
+login times), and a requester's tickets, comments, history and attachments follow
+``server.tickets.visibility``. This module is the only place a column is let out.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+from sqlalchemy import Column, RowMapping, Table
+
+from server.tickets.visibility import STAFF_ONLY_FIELDS
+
+#: the columns of ``users`` a replica receives
+USER_COLUMNS = frozenset(
+    {
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "role",
+        "is_active",
+        "department_id",
+        "site_id",
+        "job_title",
+        "phone",
+        "change_position",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Projection:
+    table: Table
+    columns: tuple[Column[Any], ...]
+    keys: tuple[str, ...]
+    #: columns read as null (a requester's view of a ticket)
+    hidden: frozenset[str] = frozenset()
+
+    def rows(self, records: Iterable[RowMapping]) -> list[dict[str, Any]]:
+        out = []
+        for record in records:
+            row = {}
+            for column, key in zip(self.columns, self.keys, strict=True):
+                value = record[column.name]
+                row[key] = None if column.name in self.hidden else _plain(value)
+            out.append(row)
+        return out
+
+
+def projection(table: Table, *, hidden: frozenset[str] = frozenset()) -> Projection:
+    allowed = USER_COLUMNS if table.name == "users" else None
+    columns = tuple(
+        c
+        for c in table.columns
+        if c.name != "organization_id" and (allowed is None or c.name in allowed)
+    )
+    return Projection(table, columns, tuple(to_camel(c.name) for c in columns), hidden)
+
+
+def ticket_projection(table: Table, *, staff: bool) -> Projection:
+    return projection(table, hidden=frozenset() if staff else STAFF_ONLY_FIELDS)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
