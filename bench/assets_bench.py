@@ -7,8 +7,8 @@ requests/s, p50 and p95 latency, and each endpoint's ratio to the trivial route
 measured in the same run.
 
 The database is the demo district (``server.seed``) with ``--assets`` demo assets
-(``server.assets.demo.seed_demo``: mostly Chromebooks checked out to students,
-with their history), plus a second district with a tenth as many, so the indexes
+(``server.assets.demo.seed_demo``: the rooms furnished, the rest as stock in the
+storage rooms, mostly Chromebooks, with their history), plus a second district with a tenth as many, so the indexes
 hold other tenants' rows too. Usage:
 
     .venv/bin/python bench/assets_bench.py [--assets 100000] [--workers 1]
@@ -56,7 +56,7 @@ def seed(assets: int) -> None:
     Base.metadata.create_all(db.engine)
     started = time.perf_counter()
     with db.transaction(tenant=ALL_TENANTS) as session:
-        org, _ = seed_district(session)
+        org, _logins, _created = seed_district(session)
         rooms = list(session.scalars(select(Room).where(Room.organization_id == org.id)))
         users = list(session.scalars(select(User).where(User.organization_id == org.id)))
         seed_demo(session, org, rooms, users, random.Random(2026), assets)

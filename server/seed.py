@@ -36,8 +36,23 @@ DEPARTMENTS = [
     ("Human Resources", "HR"),
 ]
 
-# (site name, code, type, [(building, code, floors, [room numbers])])
-SITES = [
+#: a room: (number, room type, name)
+RoomSpec = tuple[str, str, str | None]
+
+
+def _classrooms(*numbers: str) -> list[RoomSpec]:
+    return [(number, "classroom", None) for number in numbers]
+
+
+def _run(first: int, last: int, prefix: str = "") -> list[str]:
+    return [f"{prefix}{n}" for n in range(first, last + 1)]
+
+
+# (site name, code, type, [(building, code, floors, [rooms])]): four campuses of a
+# small district, each with classrooms, a lab, a library, a gym, an office, network
+# closets, a mechanical room and a technology storage room; the district office has
+# the server room and, in the warehouse, the device depot.
+SITES: list[tuple[str, str, str, list[tuple[str, str, int, list[RoomSpec]]]]] = [
     (
         "Maplewood High School",
         "MHS",
@@ -47,9 +62,29 @@ SITES = [
                 "Main Building",
                 "MAIN",
                 3,
-                ["101", "102", "104", "201", "204", "206", "301", "Library", "Gym"],
+                [
+                    *_classrooms(*_run(101, 112), *_run(201, 212), *_run(301, 310)),
+                    ("115", "lab", "Computer Lab A"),
+                    ("215", "lab", "Business Lab"),
+                    ("Library", "library", "Library"),
+                    ("Gym", "gym", "Gymnasium"),
+                    ("Main Office", "office", "Main office"),
+                    ("MDF", "server_room", "Main distribution frame"),
+                    ("IDF-2", "closet", "Network closet, 2nd floor"),
+                    ("IDF-3", "closet", "Network closet, 3rd floor"),
+                    ("Mechanical", "other", "Mechanical room"),
+                    ("Tech Storage", "storage", "Technology storage"),
+                ],
             ),
-            ("Science Wing", "SCI", 2, ["S101", "S102", "S201", "S202"]),
+            (
+                "Science Wing",
+                "SCI",
+                2,
+                [
+                    *_classrooms(*_run(101, 106, "S"), *_run(201, 206, "S")),
+                    ("S-IDF", "closet", "Science Wing network closet"),
+                ],
+            ),
         ],
     ),
     (
@@ -57,7 +92,22 @@ SITES = [
         "LMS",
         "middle_school",
         [
-            ("Main Building", "MAIN", 2, ["100", "110", "120", "200", "210", "Media Center"]),
+            (
+                "Main Building",
+                "MAIN",
+                2,
+                [
+                    *_classrooms(*_run(101, 114), *_run(201, 214)),
+                    ("130", "lab", "Computer Lab"),
+                    ("Media Center", "library", "Media Center"),
+                    ("Gym", "gym", "Gymnasium"),
+                    ("Main Office", "office", "Main office"),
+                    ("MDF", "server_room", "Main distribution frame"),
+                    ("IDF-2", "closet", "Network closet, 2nd floor"),
+                    ("Mechanical", "other", "Mechanical room"),
+                    ("Tech Storage", "storage", "Technology storage"),
+                ],
+            ),
         ],
     ),
     (
@@ -65,8 +115,23 @@ SITES = [
         "OSE",
         "elementary_school",
         [
-            ("Main Building", "MAIN", 1, ["K1", "K2", "1A", "1B", "2A", "2B", "Office"]),
-            ("Portable Classrooms", "PORT", 1, ["P1", "P2"]),
+            (
+                "Main Building",
+                "MAIN",
+                1,
+                [
+                    *_classrooms("K1", "K2", "K3", "1A", "1B", "1C", "2A", "2B", "2C"),
+                    *_classrooms("3A", "3B", "4A", "4B", "5A", "5B"),
+                    ("Computer Lab", "lab", "Computer Lab"),
+                    ("Library", "library", "Library"),
+                    ("Multipurpose Room", "gym", "Multipurpose room"),
+                    ("Office", "office", "Front office"),
+                    ("MDF", "server_room", "Main distribution frame"),
+                    ("Mechanical", "other", "Mechanical room"),
+                    ("Tech Storage", "storage", "Technology storage"),
+                ],
+            ),
+            ("Portable Classrooms", "PORT", 1, _classrooms("P1", "P2", "P3")),
         ],
     ),
     (
@@ -74,11 +139,42 @@ SITES = [
         "DO",
         "office",
         [
-            ("Administration", "ADMIN", 2, ["Board Room", "IT Office", "Server Room"]),
-            ("Warehouse", "WH", 1, ["Receiving", "Parts Cage"]),
+            (
+                "Administration",
+                "ADMIN",
+                2,
+                [
+                    ("Board Room", "other", "Board room"),
+                    ("IT Office", "office", "Technology department"),
+                    ("Business Office", "office", "Business office"),
+                    ("HR Office", "office", "Human resources"),
+                    ("Superintendent", "office", "Superintendent's office"),
+                    ("Server Room", "server_room", "District data center"),
+                ],
+            ),
+            (
+                "Warehouse",
+                "WH",
+                1,
+                [
+                    ("Receiving", "storage", "Receiving dock"),
+                    ("Parts Cage", "storage", "Parts cage"),
+                    ("Device Depot", "storage", "Device depot: spares, repairs, retired"),
+                ],
+            ),
         ],
     ),
 ]
+CAPACITY = {"classroom": 30, "lab": 32, "library": 60, "gym": 300, "office": 8}
+
+
+def _floor(number: str, floors: int) -> str | None:
+    """The floor a room number names (``S201`` and ``201`` are on floor 2)."""
+    digits = number.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    if len(digits) == 3 and digits.isdigit():
+        return digits[0]
+    return "1" if floors == 1 else None
+
 
 USERS = [
     (Role.ORG_ADMIN, "admin", "Dana", "Whitfield", "Technology", "Director of Technology"),
@@ -128,16 +224,16 @@ def seed_demo(session: Session) -> tuple[Organization, list[DemoLogin], bool]:
                 )
                 session.add(building)
                 session.flush()
-                for number in rooms:
+                for number, room_type, room_name in rooms:
                     session.add(
                         Room(
                             organization_id=org.id,
                             building_id=building.id,
                             number=number,
-                            floor=number[0] if number[:1].isdigit() else None,
-                            room_type="classroom"
-                            if any(ch.isdigit() for ch in number)
-                            else "other",
+                            name=room_name,
+                            floor=_floor(number, floors),
+                            room_type=room_type,
+                            capacity=CAPACITY.get(room_type),
                         )
                     )
         session.flush()
@@ -238,7 +334,8 @@ def populate_demo(db: Database, organization_id: uuid.UUID, *, demo_tickets: int
 def generate_load(db: Database, organization_id: uuid.UUID, *, tickets: int = 0, assets: int = 0,
                   rng_seed: int = 7) -> None:  # fmt: skip
     """Bulk-add ``tickets`` and ``assets`` for load tests, in batches of their own
-    transactions so a million rows do not sit in one."""
+    transactions so a million rows do not sit in one. The assets are stock in the
+    storage rooms (the rooms are furnished once, by ``populate_demo``)."""
     from server.assets import demo as assets_demo
     from server.tickets import demo as tickets_demo
 
@@ -254,4 +351,6 @@ def generate_load(db: Database, organization_id: uuid.UUID, *, tickets: int = 0,
             assert found is not None
             rooms = list(session.scalars(select(Room)))
             users = list(session.scalars(select(User).where(User.deleted_at.is_(None))))
-            assets_demo.seed_demo(session, found, rooms, users, rng, assets, with_history=False)
+            assets_demo.seed_demo(
+                session, found, rooms, users, rng, assets, with_history=False, furnish=False
+            )

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def scratch_url(tmp_path: Path) -> Iterator[str]:
     """An empty database of the suite's kind, not the one the other tests share."""
+    with scratch_database(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(directory: Path) -> Iterator[str]:
+    """An empty database of the suite's kind (a file in ``directory``, or a new
+    PostgreSQL database dropped afterwards), for a fixture of any scope."""
     if not POSTGRES_URL:
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        yield f"sqlite:///{directory / 'scratch.db'}"
         return
     name = f"scratch_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -99,3 +100,47 @@ def test_sign_in_costs_a_fixed_number_of_statements(
     with count_statements(db) as statements:
         world.login(tenant.admin.email, PASSWORD)
     assert len(statements) <= 12, statements
+
+
+def test_room_lists_name_building_and_site_without_a_query_per_room(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """Each room in a list names its building and site: joined, not fetched per room."""
+    tenant = world.org("alpha")
+    admin = tenant.admin.headers
+
+    def grow(n: int) -> str:
+        site = client.post("/api/sites", headers=admin, json={"name": f"School {uuid4().hex}"})
+        site_id = site.json()["data"]["id"]
+        building = client.post(
+            f"/api/sites/{site_id}/buildings", headers=admin, json={"name": "Main Building"}
+        ).json()["data"]["id"]
+        for i in range(n):
+            response = client.post(
+                f"/api/buildings/{building}/rooms", headers=admin, json={"number": f"1{i:02d}"}
+            )
+            assert response.status_code == 201, response.text
+        return building
+
+    def measure(url: str, **params: str) -> int:
+        client.get(url, headers=admin, params=params)
+        with count_statements(db) as statements:
+            response = client.get(url, headers=admin, params={"perPage": "100", **params})
+        assert response.status_code == 200, response.text
+        assert all(r["siteName"].startswith("School") for r in response.json()["data"])
+        return len(statements)
+
+    building = grow(2)
+    urls = [
+        ("/api/rooms", {}),
+        ("/api/rooms", {"q": "School 10"}),
+        (f"/api/buildings/{building}/rooms", {}),
+    ]
+    few = [measure(url, **params) for url, params in urls]
+    for _ in range(3):
+        grow(8)
+    building_many = grow(12)
+    many = [measure(url, **params) for url, params in urls[:2]]
+    many.append(measure(f"/api/buildings/{building_many}/rooms"))
+    assert many == few, f"{few} statements with few rooms, {many} with many"
+    assert max(few) <= 8, few

@@ -155,3 +155,65 @@ def test_another_organizations_places_are_not_found(world: World, client: httpx.
         404,
     )
     assert client.get("/api/sites", headers=bravo.admin.headers).json()["data"] == []
+
+
+def test_a_room_in_a_list_or_search_says_which_building_and_school(
+    world: World, client: httpx.Client
+) -> None:
+    """Two schools have a room 104: every room returned names its building and site,
+    and a search may name the school (or building) as well as the number."""
+    tenant = world.org("alpha")
+    admin = tenant.admin.headers
+    made = {}
+    for school, building in (("Maplewood High", "Main Building"), ("Lincoln Middle", "East Wing")):
+        site = _create(client, admin, "/api/sites", {"name": school, "code": school[0] + "S"})
+        hall = _create(client, admin, f"/api/sites/{site['id']}/buildings", {"name": building})
+        for number in ("104", "105"):
+            room = _create(client, admin, f"/api/buildings/{hall['id']}/rooms", {"number": number})
+            made[(school, number)] = room
+        made[school] = (site, hall)
+    created = made[("Lincoln Middle", "104")]
+    lincoln, east = made["Lincoln Middle"]
+    assert (created["buildingName"], created["siteName"], created["siteId"]) == (
+        "East Wing",
+        "Lincoln Middle",
+        lincoln["id"],
+    )
+
+    teacher = world.user(tenant.id, Role.REQUESTER)
+
+    def places(url: str, **params: str) -> list[tuple[str, str, str]]:
+        response = client.get(url, headers=teacher.headers, params=params)
+        assert response.status_code == 200, response.text
+        return [(r["siteName"], r["buildingName"], r["number"]) for r in response.json()["data"]]
+
+    assert sorted(places("/api/rooms", q="104")) == [
+        ("Lincoln Middle", "East Wing", "104"),
+        ("Maplewood High", "Main Building", "104"),
+    ]
+    assert places("/api/rooms", q="Lincoln 104") == [("Lincoln Middle", "East Wing", "104")]
+    assert places("/api/rooms", q="104 east") == [("Lincoln Middle", "East Wing", "104")]
+    assert places("/api/rooms", q="  lincoln  ", sort="number") == [
+        ("Lincoln Middle", "East Wing", "104"),
+        ("Lincoln Middle", "East Wing", "105"),
+    ]
+    assert places("/api/rooms", q="Lincoln 204") == []
+    assert places("/api/rooms", sort="-siteName,number")[0] == (
+        "Maplewood High",
+        "Main Building",
+        "104",
+    )
+    assert places(f"/api/buildings/{east['id']}/rooms", q="105") == [
+        ("Lincoln Middle", "East Wing", "105")
+    ]
+    one = client.get(f"/api/rooms/{created['id']}", headers=teacher.headers).json()["data"]
+    assert (one["buildingName"], one["siteName"]) == ("East Wing", "Lincoln Middle")
+    renamed = client.patch(
+        f"/api/rooms/{created['id']}", headers=admin, json={"name": "Art room"}
+    ).json()["data"]
+    assert (renamed["name"], renamed["buildingName"], renamed["siteName"]) == (
+        "Art room",
+        "East Wing",
+        "Lincoln Middle",
+    )
+    assert places("/api/rooms", q="art lincoln") == [("Lincoln Middle", "East Wing", "104")]

@@ -112,18 +112,22 @@ def list_building_rooms(ctx: Reader, id: uuid.UUID, params: ListQuery) -> ListRe
     service.get_building(ctx.session, id)
     stmt = service.query_rooms(building_id=id, q=params.q)
     stmt = apply_sort(stmt, params.sort, service.ROOM_SORT_FIELDS, [Room.number], Room.id)
-    rows, pagination = paginate(ctx.session, stmt, params)
-    return ListResponse(data=[RoomOut.model_validate(r) for r in rows], pagination=pagination)
+    rows, pagination = paginate(ctx.session, stmt, params, scalars=False)
+    return ListResponse(data=[service.room_out(r) for r in rows], pagination=pagination)
 
 
 @buildings.post("/{id}/rooms", status_code=201, summary="Add a room to a building.")
 def create_room(ctx: Admin, id: uuid.UUID, body: RoomCreate) -> DataResponse[RoomOut]:
     building = service.get_building(ctx.session, id)
     room = service.create_room(ctx.session, caller=ctx.caller, building=building, data=body)
-    return DataResponse(data=RoomOut.model_validate(room))
+    return DataResponse(data=service.room_view(ctx.session, room))
 
 
-@rooms.get("", summary="Find rooms across the organization (by site, building, number, type).")
+@rooms.get(
+    "",
+    summary="Find rooms across the organization (by site, building, number, type); each names "
+    "its building and site.",
+)
 def list_rooms(
     ctx: Reader,
     params: ListQuery,
@@ -135,13 +139,13 @@ def list_rooms(
         site_id=site_id, building_id=building_id, q=params.q, room_type=room_type
     )
     stmt = apply_sort(stmt, params.sort, service.ROOM_SORT_FIELDS, [Room.number], Room.id)
-    rows, pagination = paginate(ctx.session, stmt, params)
-    return ListResponse(data=[RoomOut.model_validate(r) for r in rows], pagination=pagination)
+    rows, pagination = paginate(ctx.session, stmt, params, scalars=False)
+    return ListResponse(data=[service.room_out(r) for r in rows], pagination=pagination)
 
 
 @rooms.get("/{id}", summary="View one room.")
 def get_room(ctx: Reader, id: uuid.UUID) -> DataResponse[RoomOut]:
-    return DataResponse(data=RoomOut.model_validate(service.get_room(ctx.session, id)))
+    return DataResponse(data=service.room_view(ctx.session, service.get_room(ctx.session, id)))
 
 
 @rooms.patch("/{id}", summary="Update a room.")
@@ -149,7 +153,7 @@ def update_room(ctx: Admin, id: uuid.UUID, body: RoomUpdate) -> DataResponse[Roo
     room = service.update_room(
         ctx.session, caller=ctx.caller, room=service.get_room(ctx.session, id), data=body
     )
-    return DataResponse(data=RoomOut.model_validate(room))
+    return DataResponse(data=service.room_view(ctx.session, room))
 
 
 @rooms.delete("/{id}", status_code=204, summary="Delete a room.")

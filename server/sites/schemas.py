@@ -81,9 +81,15 @@ class BuildingUpdate(ApiInput):
 
 
 class RoomOut(ApiModel):
+    """A room, with the building and the site (school) it is in named, so that
+    "104" in a list or a search says which school's 104 it is."""
+
     id: uuid.UUID
     organization_id: uuid.UUID
     building_id: uuid.UUID
+    building_name: str
+    site_id: uuid.UUID
+    site_name: str
     number: str
     name: str | None
     floor: str | None

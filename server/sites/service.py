@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from server.sites.schemas import (
     BuildingCreate,
     BuildingUpdate,
     RoomCreate,
+    RoomOut,
     RoomUpdate,
     SiteCreate,
     SiteUpdate,
@@ -26,7 +28,13 @@ from server.sites.schemas import (
 
 SITE_SORT_FIELDS = {"name": Site.name, "code": Site.code, "createdAt": Site.created_at}
 BUILDING_SORT_FIELDS = {"name": Building.name, "code": Building.code}
-ROOM_SORT_FIELDS = {"number": Room.number, "name": Room.name, "floor": Room.floor}
+ROOM_SORT_FIELDS = {
+    "number": Room.number,
+    "name": Room.name,
+    "floor": Room.floor,
+    "buildingName": Building.name,
+    "siteName": Site.name,
+}
 
 Place = Site | Building | Room
 P = TypeVar("P", Site, Building, Room)
@@ -67,6 +75,39 @@ def query_buildings(*, site_id: uuid.UUID, q: str | None = None) -> Select[Any]:
     return stmt
 
 
+def room_rows() -> Select[Any]:
+    """Rooms with the names of their building and site, in one statement: rows of
+    (Room, building name, site id, site name) for ``room_out``."""
+    stmt = (
+        select(Room, Building.name, Site.id, Site.name)
+        .join(Building, Building.id == Room.building_id)
+        .join(Site, Site.id == Building.site_id)
+    )
+    return cast(Select[Any], stmt)
+
+
+def room_out(row: Sequence[Any]) -> RoomOut:
+    room, building_name, site_id, site_name = row
+    return RoomOut.model_validate(
+        {
+            **{key: getattr(room, key) for key in RoomOut.model_fields if hasattr(room, key)},
+            "building_name": building_name,
+            "site_id": site_id,
+            "site_name": site_name,
+        }
+    )
+
+
+def room_view(session: Session, room: Room) -> RoomOut:
+    """One room as the API shows it (one statement for the names)."""
+    row = session.execute(
+        select(Building.name, Site.id, Site.name)
+        .join(Site, Site.id == Building.site_id)
+        .where(Building.id == room.building_id)
+    ).one()
+    return room_out((room, *row))
+
+
 def query_rooms(
     *,
     building_id: uuid.UUID | None = None,
@@ -74,15 +115,20 @@ def query_rooms(
     q: str | None = None,
     room_type: str | None = None,
 ) -> Select[Any]:
-    stmt = select(Room)
+    """``room_rows`` filtered. ``q`` is words, each of which must be in the room's
+    number or name, or its building's or site's name or code: "Lincoln 104" finds
+    room 104 of Lincoln Middle School and not the high school's."""
+    stmt = room_rows()
     if building_id:
         stmt = stmt.where(Room.building_id == building_id)
     if site_id:
-        stmt = stmt.join(Building, Building.id == Room.building_id).where(
-            Building.site_id == site_id
+        stmt = stmt.where(Building.site_id == site_id)
+    for word in (q or "").split():
+        stmt = stmt.where(
+            text_filter(
+                word, Room.number, Room.name, Building.name, Building.code, Site.name, Site.code
+            )
         )
-    if q:
-        stmt = stmt.where(text_filter(q, Room.number, Room.name))
     if room_type:
         stmt = stmt.where(Room.room_type == room_type)
     return stmt

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -42,8 +40,8 @@ PROBLEMS: list[tuple[str, str, TicketType, str, str, bool]] = [
      TicketType.INCIDENT, "Devices", "Chromebook", False),
     ("Wi-Fi keeps dropping in {room}", "Students lose the connection every few minutes.",
      TicketType.INCIDENT, "Network", "Wireless", True),
-    ("Printer jammed in the {building} workroom", "Paper jam error that will not clear.",
-     TicketType.INCIDENT, "Printing", "Copier", False),
+    ("Printer jammed in {room}", "Paper jam error that will not clear.",
+     TicketType.INCIDENT, "Printing", "Copier", True),
     ("Heater blowing cold air in {room}", "It is 61°F in the classroom this morning.",
      TicketType.INCIDENT, "Facilities", "HVAC", True),
     ("Ceiling tile leaking in {room}", "Water dripping near the windows after the rain.",
@@ -67,6 +65,25 @@ PROBLEMS: list[tuple[str, str, TicketType, str, str, bool]] = [
     ("Bus radio not working", "Driver reports static on route 12.",
      TicketType.GENERAL, "Transportation", "Radio", False),
 ]  # fmt: skip
+
+#: where each subcategory's problem happens: the kinds of room it fits (see
+#: ``server.assets.demo.kind_of_room``; empty: any room), and the type (and a word of
+#: the name) of the device in that room the ticket is about, linked to it
+WHERE: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    "Projector": (("classroom", "lab", "library", "gym"), "Projector", ""),
+    "Interactive panel": (("classroom", "lab", "library", "other"), "Interactive panel", ""),
+    "Chromebook": (("classroom", "library"), "Chromebook", ""),
+    "Wireless": (("classroom", "lab", "library", "gym"), None, ""),
+    "Copier": (("classroom", "lab", "library", "office"), "Printer", ""),
+    "HVAC": (("classroom", "lab", "library", "gym", "office"), None, ""),
+    "Building": (("classroom", "lab", "library", "gym", "office"), None, ""),
+    "Document camera": (("classroom", "library", "other"), "Document camera", ""),
+    "Install": (("lab",), None, ""),
+    "Phone": (("classroom",), None, ""),
+    "Switching": (("server_room",), "Network gear", "core"),
+    "New account": (("classroom", "office"), None, ""),
+    "Password": (("classroom", "office"), None, ""),
+}
 
 COMMENTS = [
     "I will stop by during my planning period.",
@@ -148,9 +165,7 @@ def seed_demo(
     cast = _cast(session)
     if not cast.requesters or not cast.desk or not cast.technicians:
         return 0
-    rooms = session.execute(
-        select(Room, Building).join(Building, Room.building_id == Building.id)
-    ).all()
+    rooms = _Rooms.load(session)
     statuses = list(WEIGHTS)
     made = 0
     for index in range(count):
@@ -165,16 +180,70 @@ def seed_demo(
     return made
 
 
+@dataclass
+class _Rooms:
+    """The district's rooms by kind, and the devices in use in each, by type."""
+
+    by_kind: dict[str, list[tuple[Room, Building]]]
+    devices: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, str]]]
+
+    @classmethod
+    def load(cls, session: Session) -> _Rooms:
+        from server.assets.demo import kind_of_room
+        from server.assets.models import Asset, AssetStatusLabel, AssetType
+
+        by_kind: dict[str, list[tuple[Room, Building]]] = {}
+        for room, building in session.execute(
+            select(Room, Building)
+            .join(Building, Room.building_id == Building.id)
+            .order_by(Building.site_id, Building.name, Room.number)
+        ).all():
+            by_kind.setdefault(kind_of_room(room), []).append((room, building))
+        devices: dict[tuple[uuid.UUID, str], list[tuple[uuid.UUID, str]]] = {}
+        in_use = session.execute(
+            select(Asset.id, Asset.room_id, AssetType.name, Asset.name)
+            .join(AssetType, AssetType.id == Asset.asset_type_id)
+            .join(AssetStatusLabel, AssetStatusLabel.id == Asset.status_label_id)
+            .where(
+                Asset.room_id.is_not(None),
+                AssetStatusLabel.status_type.in_(("deployable", "in_repair")),
+                AssetStatusLabel.key.is_distinct_from("spare"),
+            )
+            .order_by(Asset.asset_tag)
+        )
+        for asset_id, room_id, type_name, name in in_use:
+            assert room_id is not None
+            devices.setdefault((room_id, type_name), []).append((asset_id, name))
+        return cls(by_kind, devices)
+
+    def pick(
+        self, rng: random.Random, subcategory: str
+    ) -> tuple[Room | None, Building | None, uuid.UUID | None]:
+        """A room where the problem fits and, when it is about a device, that device."""
+        kinds, type_name, word = WHERE.get(subcategory, ((), None, ""))
+        places = [p for kind in kinds or self.by_kind for p in self.by_kind.get(kind, [])]
+        if type_name is not None:
+            places = [p for p in places if (p[0].id, type_name) in self.devices]
+        if not places:
+            return None, None, None
+        room, building = rng.choice(places)
+        if type_name is None:
+            return room, building, None
+        devices = self.devices[(room.id, type_name)]
+        named = [d for d in devices if word.lower() in d[1].lower()]
+        return room, building, rng.choice(named or devices)[0]
+
+
 def _one(
     session: Session,
     organization_id: uuid.UUID,
     rng: random.Random,
     cast: _Cast,
-    rooms: Sequence[Any],
+    rooms: _Rooms,
     goal: TicketStatus,
 ) -> None:
     title, description, ticket_type, cat, subcat, needs_room = rng.choice(PROBLEMS)
-    room, building = rng.choice(rooms) if rooms else (None, None)
+    room, building, asset_id = rooms.pick(rng, subcat)
     requester = rng.choice(cast.requesters)
     agent = rng.choice(cast.desk)
     tech = rng.choice(cast.technicians)
@@ -190,7 +259,10 @@ def _one(
         ticket_type=ticket_type,
         category=cat,
         subcategory=subcat,
-        room_id=room.id if room is not None and (needs_room or rng.random() < 0.5) else None,
+        room_id=room.id
+        if room is not None and (needs_room or asset_id or rng.random() < 0.5)
+        else None,
+        asset_ids=[asset_id] if asset_id is not None else [],
         requester_id=requester.id if filer is agent else None,
         impact=rng.choice(["low", "medium", "medium", "high"]) if incident else None,
         urgency=rng.choice(["low", "medium", "high"]) if incident else None,
