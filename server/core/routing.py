@@ -15,18 +15,18 @@ from starlette.concurrency import run_in_threadpool
 
 from server.core.schemas import ErrorResponse
 
-_ERROR = {"model": ErrorResponse}
+ERROR = {"model": ErrorResponse}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {**_ERROR, "description": "Malformed request"},
-    401: {**_ERROR, "description": "Not signed in, or the token is invalid"},
-    403: {**_ERROR, "description": "Not allowed"},
-    404: {**_ERROR, "description": "Not found (or in another organization)"},
-    409: {**_ERROR, "description": "Conflicts with existing data"},
-    413: {**_ERROR, "description": "Request body too large"},
-    422: {**_ERROR, "description": "Invalid input or a business rule refused it"},
-    423: {**_ERROR, "description": "Account locked"},
-    429: {**_ERROR, "description": "Rate limit exceeded"},
-    503: {**_ERROR, "description": "Database busy or unavailable"},
+    400: {**ERROR, "description": "Malformed request"},
+    401: {**ERROR, "description": "Not signed in, or the token is invalid"},
+    403: {**ERROR, "description": "Not allowed"},
+    404: {**ERROR, "description": "Not found (or in another organization)"},
+    409: {**ERROR, "description": "Conflicts with existing data"},
+    413: {**ERROR, "description": "Request body too large"},
+    422: {**ERROR, "description": "Invalid input or a business rule refused it"},
+    423: {**ERROR, "description": "Account locked"},
+    429: {**ERROR, "description": "Rate limit exceeded"},
+    503: {**ERROR, "description": "Database busy or unavailable"},
 }
 
 

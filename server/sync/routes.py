@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from server.auth.deps import RequestContext, access
 from server.core.db import utcnow
-from server.core.routing import api_router
+from server.core.routing import ERROR, api_router
 from server.core.schemas import DataResponse
 from server.sync import service
 from server.sync.schemas import (
@@ -20,6 +20,10 @@ from server.sync.schemas import (
 )
 
 router = api_router(prefix="/api/sync", tags=["Sync"])
+SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
+    410: {**ERROR, "description": "RESYNC_REQUIRED: download the scope again, keep the outbox"},
+    426: {**ERROR, "description": "UPGRADE_REQUIRED: this app's protocol is not supported"},
+}
 
 # Every signed-in person may keep a replica of what they may see.
 Syncer = Annotated[RequestContext, access("sync:read")]
@@ -29,7 +33,11 @@ def _changes(page: service.Page) -> list[TableRows]:
     return [TableRows(table=name, rows=rows) for name, rows in page.changes.items()]
 
 
-@router.post("/pull", summary="Changes of the caller's scope above a cursor, a page at a time.")
+@router.post(
+    "/pull",
+    responses=SYNC_ERRORS,
+    summary="Changes of the caller's scope above a cursor, a page at a time.",
+)
 def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
     service.check_protocol(body.protocol_version)
     page = service.pull(
@@ -53,7 +61,11 @@ def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
     )
 
 
-@router.post("/hydrate", summary="Tickets new to a replica, each with all its history.")
+@router.post(
+    "/hydrate",
+    responses=SYNC_ERRORS,
+    summary="Tickets new to a replica, each with all its history.",
+)
 def hydrate(ctx: Syncer, body: HydrateRequest) -> DataResponse[HydrateOut]:
     service.check_protocol(body.protocol_version)
     page = service.hydrate(
