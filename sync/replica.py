@@ -332,7 +332,7 @@ _TICKET_INDEXES: tuple[tuple[str, ...], ...] = (
     ("requester_id", "updated_at", "id"),
     ("building_id", "updated_at", "id"),
     ("resolution_due_at", "id"),
-    ("number",),
+    ("number", "id"),
 )
 
 
@@ -754,8 +754,19 @@ class _Reads:
         if sort_column is None:
             raise ValueError(f"cannot sort tickets by {sort!r}; use one of {sorted(_TICKET_SORTS)}")
         direction = "DESC" if descending else "ASC"
-        order = f"{sort_column} {direction}, id {direction}"
+        order = ", ".join(f"{column} {direction}" for column in (*sort_column, "id"))
         return (" AND ".join(where) or "1"), params, order
+
+    def ticket_list_sql(
+        self, *, limit: int = 50, offset: int = 0, **filters: Any
+    ) -> tuple[str, list[Any]]:
+        """The exact statement ``tickets`` runs (for the query-plan test and debugging)."""
+        where, params, order = self.ticket_query(**filters)
+        sql = (
+            f"SELECT id, change_position, data, {_pending_sql('tickets')} AS pending "  # noqa: S608
+            f"FROM tickets WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        return sql, [*params, limit, offset]
 
     def tickets(
         self,
@@ -773,8 +784,10 @@ class _Reads:
         offset: int = 0,
     ) -> list[ReplicaRow]:
         """A page of the ticket list. ``sort``: ``updatedAt``, ``createdAt``, ``priority``,
-        ``resolutionDueAt``, ``number`` or ``status``, ``-`` first for descending."""
-        where, params, order = self.ticket_query(
+        ``resolutionDueAt``, ``number`` or ``status``, ``-`` first for descending. Filters
+        take one value or a list; ``search`` matches words of number, title, description
+        (each as a prefix)."""
+        sql, params = self.ticket_list_sql(
             status=status,
             status_category=status_category,
             priority=priority,
@@ -784,14 +797,11 @@ class _Reads:
             building_id=building_id,
             search=search,
             sort=sort,
+            limit=limit,
+            offset=offset,
         )
         with self._read() as conn:
-            found = conn.execute(
-                f"SELECT id, change_position, data, {_pending_sql('tickets')} AS pending "  # noqa: S608
-                f"FROM tickets WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            )
-            return [_row("tickets", r) for r in found]
+            return [_row("tickets", r) for r in conn.execute(sql, params)]
 
     def count_tickets(self, **filters: Any) -> int:
         where, params, _ = self.ticket_query(**filters)
@@ -892,13 +902,14 @@ class _Reads:
             return count, digest.hexdigest()
 
 
-_TICKET_SORTS = {
-    "updatedAt": "updated_at",
-    "createdAt": "created_at",
-    "priority": "priority_rank",
-    "resolutionDueAt": "resolution_due_at",
-    "number": "number",
-    "status": "status",
+#: sort name -> columns (each with an index that ends with them, then ``id``)
+_TICKET_SORTS: dict[str, tuple[str, ...]] = {
+    "updatedAt": ("updated_at",),
+    "createdAt": ("created_at",),
+    "priority": ("priority_rank", "updated_at"),
+    "resolutionDueAt": ("resolution_due_at",),
+    "number": ("number",),
+    "status": ("status", "updated_at"),
 }
 
 
@@ -1168,23 +1179,26 @@ class Replica(_Reads):
         retry with exponential backoff (``retry_after`` seconds at least, from a 429's
         ``Retry-After``). Returns when the first of them is due again (epoch seconds)."""
         moment = time.time() if now is None else now
-        due: list[float] = []
+        wanted = list(seqs)
         with self._write() as conn:
-            for seq in seqs:
-                found = conn.execute("SELECT attempts FROM outbox WHERE seq = ?", (seq,)).fetchone()
-                if found is None:
-                    continue
-                attempts = int(found[0]) + 1
-                delay = backoff_delay(attempts, self.rng)
-                if retry_after is not None:
-                    delay = max(delay, retry_after)
+            found = [
+                conn.execute("SELECT attempts FROM outbox WHERE seq = ?", (seq,)).fetchone()
+                for seq in wanted
+            ]
+            attempts = [int(r[0]) + 1 for r in found if r is not None]
+            if not attempts:
+                return None
+            # one push failed: its mutations wait together, as long as the most-tried says
+            delay = backoff_delay(max(attempts), self.rng)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            for seq in wanted:
                 conn.execute(
-                    "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? "
-                    "WHERE seq = ?",
-                    (attempts, moment + delay, error, seq),
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, "
+                    "last_error = ? WHERE seq = ?",
+                    (moment + delay, error, seq),
                 )
-                due.append(moment + delay)
-        return min(due) if due else None
+        return moment + delay
 
     def record_results(self, results: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> Changes:
         """Apply a push answer (its ``results``, or the whole ``data``) in one transaction.
