@@ -1091,9 +1091,9 @@ class Replica(_Reads):
             self._write_changes(conn, parsed.changes, changes)
             queued = 0
             # A ticket the replica did not hold arrived without the children that
-            # changed below the cursor: fetch them all. (A page pulled from no cursor
-            # carries everything.)
-            if cursor_before is not None:
+            # changed below the cursor: fetch them all. (A page of a first download,
+            # marked complete, or pulled from no cursor carries everything.)
+            if cursor_before is not None and not parsed.complete:
                 for ticket_id in incoming:
                     if ticket_id not in held_before:
                         queued += self._queue_hydration(conn, ticket_id)

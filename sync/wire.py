@@ -132,6 +132,10 @@ class PullPage:
     scope_tickets: tuple[str, ...] | None = None
     wipe: bool = False
     server_time: str | None = None
+    #: the page's tickets carry all their children (a first download): no hydration
+    complete: bool = False
+    #: the last mutation sequence the server applied from this device
+    last_sequence: int | None = None
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> PullPage:
@@ -147,6 +151,11 @@ class PullPage:
                 raise WireError('scope must be null or {"tickets": [ids]}')
             scope_tickets = tuple(_ids(scope["tickets"], "scope.tickets"))
         server_time = data.get("serverTime")
+        last_sequence = data.get("lastSequence")
+        if last_sequence is not None and (
+            not isinstance(last_sequence, int) or isinstance(last_sequence, bool)
+        ):
+            raise WireError("lastSequence must be an integer or null")
         return cls(
             cursor=cursor,
             has_more=bool(data.get("hasMore", False)),
@@ -158,6 +167,8 @@ class PullPage:
             scope_tickets=scope_tickets,
             wipe=bool(data.get("wipe", False)),
             server_time=str(server_time) if server_time is not None else None,
+            complete=bool(data.get("complete", False)),
+            last_sequence=last_sequence,
         )
 
 

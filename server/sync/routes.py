@@ -8,7 +8,7 @@ from server.auth.deps import RequestContext, access
 from server.core.db import utcnow
 from server.core.routing import ERROR, api_router
 from server.core.schemas import DataResponse
-from server.sync import service
+from server.sync import service, wire
 from server.sync.schemas import (
     HydrateOut,
     HydrateRequest,
@@ -56,7 +56,9 @@ def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
             removals=[TableIds(table=name, ids=ids) for name, ids in page.removals.items()],
             scope=None if page.scope is None else ScopeIds(tickets=page.scope),
             wipe=page.wipe,
-            server_time=utcnow().isoformat().replace("+00:00", "Z"),
+            complete=page.complete,
+            last_sequence=page.last_sequence,
+            server_time=wire.timestamp(utcnow()),
         )
     )
 

@@ -45,6 +45,10 @@ class PullOut(ApiModel):
     removals: list[TableIds]
     scope: ScopeIds | None
     wipe: bool
+    #: the page's tickets carry all their children: nothing to hydrate
+    complete: bool
+    #: the last mutation sequence the server applied from this device
+    last_sequence: int
     server_time: str
 
 

@@ -137,6 +137,9 @@ class Page:
     removals: dict[str, list[str]] = field(default_factory=dict)
     scope: list[str] | None = None
     wipe: bool = False
+    #: every ticket of the page comes with all its children (a first download)
+    complete: bool = False
+    last_sequence: int = 0
 
     def add(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -270,7 +273,7 @@ def pull(
     device = device_for(session, caller, device_id, client)
     if device.wipe_requested_at is not None:
         device.wiped_at = utcnow()
-        return Page(cursor=Cursor(None).text() if cursor is None else cursor, wipe=True)
+        return Page(cursor=cursor or Cursor(None).text(), wipe=True)
     assert caller.organization_id is not None
     position = current_change_position(session, caller.organization_id)
     at = Cursor.parse(cursor)
@@ -280,11 +283,16 @@ def pull(
             "backup?); download it again.",
         )
     if not at.paging and at.since == position:
-        return Page(cursor=at.text())  # nothing new: one indexed read (guarantee 2)
+        # nothing new: one indexed read (guarantee 2)
+        return Page(cursor=at.text(), last_sequence=device.last_sequence)
 
     scope = Scope.of(session, caller)
     target = at.target if at.target is not None else position
-    page = Page(cursor=Cursor(target).text())
+    page = Page(
+        cursor=Cursor(target).text(),
+        complete=at.since is None,
+        last_sequence=device.last_sequence,
+    )
     if not at.paging:
         _lookups(session, scope, at.since, page)
     last = _tickets(session, scope, at, min(limit, MAX_LIMIT), page)

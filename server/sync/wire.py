@@ -13,7 +13,7 @@ import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -76,13 +76,18 @@ def ticket_projection(table: Table, *, staff: bool) -> Projection:
     return projection(table, hidden=frozenset() if staff else STAFF_ONLY_FIELDS)
 
 
+def timestamp(value: datetime) -> str:
+    """One fixed format, microseconds always written, so timestamps sort as text."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
