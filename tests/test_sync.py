@@ -564,3 +564,19 @@ def test_concurrent_writers_never_slip_under_a_returned_cursor(
     assert len(written) == 45
     for _, seen in replicas:
         assert set(written) <= seen, f"{len(set(written) - seen)} comments never reached a replica"
+
+
+def test_sync_pages_travel_compressed(world: World, client: httpx.Client) -> None:
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    for i in range(6):
+        new_ticket(client, agent, title=f"Chromebook cart {i}: three screens cracked")
+    body = {"protocolVersion": 1, "deviceId": str(uuid7())}
+    response = client.post(
+        "/api/sync/pull", json=body, headers={**agent.headers, "Accept-Encoding": "gzip"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.num_bytes_downloaded * 3 < len(response.content)
+    plain = client.get("/api/tickets", headers={**agent.headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers, "only sync answers are compressed"
