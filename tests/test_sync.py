@@ -710,3 +710,58 @@ def test_each_roles_replica_verifies_against_the_server(
     ]
     assert wrong == ["ticket_comments"]
     replica.close()
+
+
+def test_a_replica_away_longer_than_the_retention_downloads_again(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """Guarantee 12: tombstones older than the retention period are purged for good,
+    and a cursor from before them is answered RESYNC_REQUIRED (the outbox is the
+    client's to keep); a replayed edit whose verdict was purged never runs twice."""
+    from datetime import timedelta
+
+    from server.core.db import utcnow
+    from server.sync import retention
+    from server.tickets.models import TicketLink
+
+    tenant, agent, tech, _, ticket = _scene(world, client)
+    blocker = new_ticket(client, agent, assigneeId=str(tech.id))
+    device = uuid7()
+    comment = _mutation(
+        1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="Done"
+    )
+    assert _push(client, tech, device, comment)["results"][0]["verdict"] == "applied"
+    _, _, old_cursor, _ = _pull_all(client, tech, device)
+    url = f"/api/tickets/{ticket['id']}/blockers"
+    linked = client.post(url, json={"blockerId": blocker["id"]}, headers=agent.headers)
+    assert linked.status_code == 201, linked.text
+    unlinked = client.delete(f"{url}/{blocker['id']}", headers=agent.headers)
+    assert unlinked.status_code in (200, 204), unlinked.text
+
+    long_ago = utcnow() - timedelta(days=200)
+    with db.engine.begin() as connection:  # the edit was judged that long ago, too
+        connection.execute(text("UPDATE sync_mutations SET judged_at = :t"), {"t": long_ago})
+    with db.transaction(tenant=tenant.id) as session:
+        assert retention.run(session, tenant.id, long_ago, keep_days=90).horizon is None
+    with db.transaction(tenant=tenant.id) as session:
+        result = retention.run(session, tenant.id, utcnow(), keep_days=90)
+    assert result.horizon is not None and result.purged >= 2  # the tombstone, the verdict
+    with db.engine.connect() as connection:
+        left = connection.execute(
+            text("SELECT count(*) FROM ticket_links WHERE deleted_at IS NOT NULL")
+        ).scalar_one()
+    assert left == 0, "the tombstone is gone for good"
+    assert TicketLink.__tablename__ == "ticket_links"
+
+    stale = client.post(
+        "/api/sync/pull",
+        json={"protocolVersion": 1, "deviceId": str(device), "cursor": old_cursor},
+        headers=tech.headers,
+    )
+    assert_error(stale, 410, "RESYNC_REQUIRED")
+    rows, _, _, _ = _pull_all(client, tech, device)  # downloads again from no cursor
+    assert set(rows["tickets"]) == {ticket["id"], blocker["id"]}
+    again = _push(client, tech, device, comment)["results"][0]
+    assert again["verdict"] == "rejected" and again["code"] == "DUPLICATE_RESOURCE"
+    comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers)
+    assert len(comments.json()["data"]) == 1, "the old edit did not run a second time"

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     password_reset_minutes: int = Field(default=60, ge=5, le=10080)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: how long deleted rows (tombstones) and judged sync edits are kept for replicas
+    #: that were offline; a replica away longer downloads its scope again
+    sync_retention_days: int = Field(default=90, ge=1, le=3650)
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

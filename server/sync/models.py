@@ -101,6 +101,32 @@ class SyncConflict(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     )
 
 
+class SyncCheckpoint(Base):
+    """An organization's change position at a moment: the retention job keeps one a
+    day, so "older than the retention period" becomes a position."""
+
+    __tablename__ = "sync_checkpoints"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncHorizon(Base):
+    """Changes at or below ``position`` may be gone (tombstones purged): a replica
+    whose cursor is below it must download its scope again."""
+
+    __tablename__ = "sync_horizons"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    purged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
     """A row left someone's scope at ``change_position``: a ticket whose assignee,
     team or requester changed away from ``principal_id`` (a user or a team), or an

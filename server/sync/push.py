@@ -141,6 +141,9 @@ def _judge(
     ):
         return _rejected(ErrorCode.DUPLICATE_RESOURCE, "This change's id was used already")
     if seq <= device.last_sequence:
+        # A sequence this device used before: by another change (a replica restored
+        # from a backup that queued new edits), or by one judged so long ago that its
+        # verdict is no longer kept. Either way it must not take effect a second time.
         earlier = session.scalar(
             select(SyncMutation).where(SyncMutation.device_id == device.id, SyncMutation.seq == seq)
         )
@@ -149,6 +152,10 @@ def _judge(
                 ErrorCode.DUPLICATE_RESOURCE,
                 f"Sequence number {seq} of this device was used by another change",
             )
+        return _rejected(
+            ErrorCode.DUPLICATE_RESOURCE,
+            f"Change {seq} of this device was judged long ago; its verdict is no longer kept",
+        )
     kind = mutation["kind"]
     handler = HANDLERS.get(kind)
     outcome: Outcome

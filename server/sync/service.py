@@ -33,7 +33,7 @@ from server.inventory.models import Part, StockLevel, StockLocation, StockMoveme
 from server.organizations.models import Department
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
-from server.sync import wire
+from server.sync import retention, wire
 from server.sync.models import SyncConflict, SyncDevice, SyncScopeExit
 from server.teams import service as teams
 from server.teams.models import Team, TeamMember
@@ -343,6 +343,11 @@ def pull(
         # nothing new: one indexed read (guarantee 2)
         return Page(cursor=at.text(), last_sequence=device.last_sequence)
 
+    if at.since is not None and at.since < retention.horizon_of(session, caller.organization_id):
+        raise ResyncRequired(
+            "This replica was away longer than the server keeps deleted records; it "
+            "downloads its tickets again, and changes not yet sent are kept.",
+        )
     scope = Scope.of(session, caller)
     target = at.target if at.target is not None else position
     page = Page(
