@@ -765,3 +765,37 @@ def test_a_replica_away_longer_than_the_retention_downloads_again(
     assert again["verdict"] == "rejected" and again["code"] == "DUPLICATE_RESOURCE"
     comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers)
     assert len(comments.json()["data"]) == 1, "the old edit did not run a second time"
+
+
+def test_devices_are_linked_and_unlinked_offline_as_set_operations(
+    world: World, client: httpx.Client
+) -> None:
+    from tests.test_assets import build_campus, make_asset
+
+    campus = build_campus(client, world, slug=f"link{uuid.uuid4().hex[:6]}")
+    agent = world.user(campus.tenant.id, Role.AGENT)
+    tech = world.user(campus.tenant.id, Role.TECHNICIAN)
+    teacher = world.user(campus.tenant.id, Role.REQUESTER)
+    ticket = new_ticket(client, agent, assigneeId=str(tech.id))
+    panel = make_asset(client, campus, "MPS-PANEL-7", type="Projector")
+    device = uuid7()
+    link = {"ticketId": ticket["id"], "assetId": panel["id"]}
+    verdicts = [
+        r["verdict"]
+        for r in _push(
+            client,
+            tech,
+            device,
+            _mutation(1, "asset.link", **link),
+            _mutation(2, "asset.link", **link),  # the other laptop linked it too
+            _mutation(3, "asset.unlink", **link),
+            _mutation(4, "asset.unlink", **link),
+        )["results"]
+    ]
+    assert verdicts == ["applied", "merged", "applied", "merged"]
+    kinds = [e["kind"] for e in _history(client, agent, ticket["id"])]
+    assert kinds.count("asset_linked") == 1 and kinds.count("asset_unlinked") == 1
+    own = new_ticket(client, teacher)
+    refused = _push(client, teacher, uuid7(), _mutation(1, "asset.link", ticketId=own["id"],
+                                                        assetId=panel["id"]))  # fmt: skip
+    assert refused["results"][0]["code"] == "PERMISSION_DENIED"

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from common.errors import ErrorCode
 from common.workflow import TicketStatus
+from server.assets import service as assets
+from server.assets.models import TicketAsset
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound
 from server.core.tenancy import Caller
@@ -508,6 +510,34 @@ def _resolve_conflict(
     return outcome
 
 
+def _asset_link(
+    session: Session, caller: Caller, device: SyncDevice, m: Mapping[str, Any]
+) -> Outcome:
+    """Link or unlink a device and a ticket: set operations, so a link that is
+    already there (or already gone) is ``merged``, not an error."""
+    ticket = _ticket(session, caller, m.get("ticketId"))
+    if not caller.role.is_staff:
+        raise Rejected(ErrorCode.PERMISSION_DENIED, "Only staff link devices to tickets")
+    asset_id = _uuid(m.get("assetId"))
+    if asset_id is None:
+        raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the device (assetId)")
+    linked = session.scalar(
+        select(TicketAsset.id).where(
+            TicketAsset.ticket_id == ticket.id, TicketAsset.asset_id == asset_id
+        )
+    )
+    if m.get("kind") == "asset.link":
+        if linked is not None:
+            return Outcome("merged", [ticket.id])
+        assets.link_ticket_assets(session, ticket, [asset_id], caller.user_id)
+    else:
+        if linked is None:
+            return Outcome("merged", [ticket.id])
+        assets.unlink_ticket_asset(session, ticket, asset_id, caller.user_id)
+    session.flush()
+    return Outcome("applied", [ticket.id])
+
+
 Handler = Callable[[Session, Caller, SyncDevice, Mapping[str, Any]], Outcome]
 HANDLERS: dict[str, Handler] = {
     "ticket.update": _update,
@@ -517,4 +547,6 @@ HANDLERS: dict[str, Handler] = {
     "part.use": _part_use,
     "part.return": _part_return,
     "conflict.resolve": _resolve_conflict,
+    "asset.link": _asset_link,
+    "asset.unlink": _asset_link,
 }
