@@ -796,6 +796,6 @@ def test_devices_are_linked_and_unlinked_offline_as_set_operations(
     kinds = [e["kind"] for e in _history(client, agent, ticket["id"])]
     assert kinds.count("asset_linked") == 1 and kinds.count("asset_unlinked") == 1
     own = new_ticket(client, teacher)
-    refused = _push(client, teacher, uuid7(), _mutation(1, "asset.link", ticketId=own["id"],
-                                                        assetId=panel["id"]))  # fmt: skip
+    refusal = _mutation(1, "asset.link", ticketId=own["id"], assetId=panel["id"])
+    refused = _push(client, teacher, uuid7(), refusal)
     assert refused["results"][0]["code"] == "PERMISSION_DENIED"
