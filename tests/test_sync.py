@@ -799,3 +799,86 @@ def test_devices_are_linked_and_unlinked_offline_as_set_operations(
     refusal = _mutation(1, "asset.link", ticketId=own["id"], assetId=panel["id"])
     refused = _push(client, teacher, uuid7(), refusal)
     assert refused["results"][0]["code"] == "PERMISSION_DENIED"
+
+
+def _api_list(client: httpx.Client, who: Account, url: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = client.get(url, params={"page": page, "perPage": 100}, headers=who.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows.extend(body["data"])
+        if not body["pagination"]["hasNext"]:
+            return rows
+        page += 1
+
+
+COMPARED_FIELDS = (
+    "number",
+    "title",
+    "status",
+    "priority",
+    "minutesWorked",
+    "partsCostCents",
+    "internalNoteCount",
+    "assigneeId",
+)
+
+
+def test_a_replica_holds_what_the_api_shows_the_same_person(
+    world: World, client: httpx.Client, tmp_path: Path
+) -> None:
+    """For each role, the tickets, their fields and their comments and notes in the
+    replica are what the same person reads through the API: nothing more (no
+    internal note, cost or time for a requester), nothing less."""
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    teacher = world.user(tenant.id, Role.REQUESTER)
+    mine = [
+        new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id), title=t)
+        for t in ("Lamp out", "Panel flickers", "No sound")
+    ]
+    new_ticket(client, agent, title="Front office printer")  # nobody's but the desk's
+    for ticket in mine:
+        client.post(
+            f"/api/tickets/{ticket['id']}/internal-notes",
+            json={"body": "Spare lamp in the van", "minutesWorked": 15},
+            headers=tech.headers,
+        )
+        client.post(
+            f"/api/tickets/{ticket['id']}/comments", json={"body": "On it"}, headers=tech.headers
+        )
+    closed = client.post(f"/api/tickets/{mine[2]['id']}/cancel", json={}, headers=agent.headers)
+    assert closed.status_code == 200, closed.text
+
+    for who in (agent, tech, teacher):
+        replica, _ = _replicate(client, who, tmp_path / f"{who.role.value}.sqlite3")
+        listed = _api_list(client, who, "/api/tickets")
+        if who is agent:  # a desk replica keeps the open queue
+            listed = [t for t in listed if t["statusCategory"] != "closed"]
+        held = {row.id: row.data for row in replica.rows("tickets")}
+        assert set(held) == {t["id"] for t in listed}, who.role
+        for ticket in listed:
+            shown = client.get(f"/api/tickets/{ticket['id']}", headers=who.headers).json()["data"]
+            for field in COMPARED_FIELDS:
+                assert held[ticket["id"]].get(field) == shown.get(field), (who.role, field)
+            api_comments = {
+                c["id"]
+                for c in client.get(
+                    f"/api/tickets/{ticket['id']}/comments", headers=who.headers
+                ).json()["data"]
+            }
+            if who.role.is_staff:
+                notes = client.get(
+                    f"/api/tickets/{ticket['id']}/internal-notes", headers=who.headers
+                ).json()["data"]
+                api_comments |= {n["id"] for n in notes}
+            replica_comments = {
+                row.id
+                for row in replica.rows("ticket_comments")
+                if row.data["ticketId"] == ticket["id"]
+            }
+            assert replica_comments == api_comments, (who.role, ticket["title"])
+        replica.close()
