@@ -882,3 +882,34 @@ def test_a_replica_holds_what_the_api_shows_the_same_person(
             }
             assert replica_comments == api_comments, (who.role, ticket["title"])
         replica.close()
+
+
+def test_a_photo_taken_offline_is_uploaded_then_attached_once(
+    world: World, client: httpx.Client
+) -> None:
+    from tests.test_uploads import PNG, _intent, _put
+
+    _, agent, tech, _, ticket = _scene(world, client)
+    intent = _intent(client, tech.headers, ticketId=ticket["id"])
+    assert _put(client, intent, PNG).status_code in (200, 201, 204)
+    attachment_id = str(uuid7())
+    attach = _mutation(
+        1,
+        "ticket.attach",
+        ticketId=ticket["id"],
+        attachmentId=attachment_id,
+        storageKey=intent["storageKey"],
+    )
+    device = uuid7()
+    assert _push(client, tech, device, attach)["results"][0]["verdict"] == "applied"
+    assert _push(client, tech, device, attach)["results"][0]["verdict"] == "applied"  # replay
+    listed = client.get(f"/api/tickets/{ticket['id']}/attachments", headers=agent.headers)
+    assert [a["id"] for a in listed.json()["data"]] == [attachment_id]
+    rows, _, _, _ = _pull_all(client, tech, uuid7())
+    (row,) = rows["ticket_attachments"].values()
+    assert row["sha256"] and row["fileName"] == "projector.png"
+    missing = _mutation(
+        2, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
+    )
+    refused = _push(client, tech, device, missing)["results"][0]
+    assert refused["verdict"] == "rejected", refused

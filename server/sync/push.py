@@ -510,6 +510,25 @@ def _resolve_conflict(
     return outcome
 
 
+def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str, Any]) -> Outcome:
+    """A file attached offline: the client uploaded it first (presign, upload) and
+    names its storage key; the attachment keeps the client's id."""
+    ticket = _ticket(session, caller, m.get("ticketId"))
+    storage_key = m.get("storageKey")
+    if not isinstance(storage_key, str) or not storage_key:
+        raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the uploaded file (storageKey)")
+    tickets.add_attachment(
+        session,
+        caller,
+        ticket,
+        storage_key=storage_key,
+        internal=bool(m.get("internal", False)),
+        attachment_id=_uuid(m.get("attachmentId")),
+    )
+    session.flush()
+    return Outcome("applied", [ticket.id])
+
+
 def _asset_link(
     session: Session, caller: Caller, device: SyncDevice, m: Mapping[str, Any]
 ) -> Outcome:
@@ -547,6 +566,7 @@ HANDLERS: dict[str, Handler] = {
     "part.use": _part_use,
     "part.return": _part_return,
     "conflict.resolve": _resolve_conflict,
+    "ticket.attach": _attach,
     "asset.link": _asset_link,
     "asset.unlink": _asset_link,
 }
