@@ -636,9 +636,25 @@ def test_a_technician_holds_their_sites_devices_and_their_stock(
         f"/api/assets/{cart['id']}", json={"roomId": elm_room["id"]}, headers=admin
     )
     assert moved.status_code == 200, moved.text
-    rows, removed, _, _ = _pull_all(client, tech, device, cursor)
+    rows, removed, cursor, _ = _pull_all(client, tech, device, cursor)
     assert removed.get("assets") == {cart["id"]}, "a device moved to another school leaves"
     assert elsewhere["id"] not in rows.get("assets", {})
+
+    # the van goes to another technician: its stock leaves one replica, enters the other
+    jorge = world.user(campus.tenant.id, Role.TECHNICIAN)
+    jorge_device = uuid7()
+    rows, _, jorge_cursor, _ = _pull_all(client, jorge, jorge_device)
+    assert "stock_levels" not in rows
+    handed = client.patch(
+        f"/api/inventory/locations/{van.json()['data']['id']}",
+        json={"holderUserId": str(jorge.id)},
+        headers=admin,
+    )
+    assert handed.status_code == 200, handed.text
+    _, removed, _, _ = _pull_all(client, tech, device, cursor)
+    assert removed.get("stock_levels") == {level["id"]}
+    rows, _, _, _ = _pull_all(client, jorge, jorge_device, jorge_cursor)
+    assert set(rows["stock_levels"]) == {level["id"]}, "unchanged levels arrive with the van"
 
 
 def _replicate(client: httpx.Client, who: Account, path: Path) -> tuple[Replica, str]:

@@ -28,6 +28,7 @@ from server.core.db import (
     TimestampMixin,
     utcnow,
 )
+from server.inventory.models import StockLocation
 from server.tickets.models import Ticket
 
 
@@ -129,8 +130,9 @@ class SyncHorizon(Base):
 
 class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
     """A row left someone's scope at ``change_position``: a ticket whose assignee,
-    team or requester changed away from ``principal_id`` (a user or a team), or an
-    asset that moved out of a site (``principal_id`` is the site). Pulls of that
+    team or requester changed away from ``principal_id`` (a user or a team), an
+    asset that moved out of a site (``principal_id`` is the site), or a stock
+    location handed from a technician or moved out of a site. Pulls of that
     principal's replicas read these above their cursor and send removals."""
 
     __tablename__ = "sync_scope_exits"
@@ -143,6 +145,9 @@ class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
         ForeignKey("tickets.id", ondelete="CASCADE")
     )
     asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("stock_locations.id", ondelete="CASCADE")
+    )
 
 
 #: the ticket columns that put a ticket in someone's scope (see server.sync.scope)
@@ -158,6 +163,8 @@ def _log_scope_exits(session: Session, _context: Any, _instances: Any) -> None:
             columns, key = SCOPE_COLUMNS, "ticket_id"
         elif isinstance(obj, Asset):
             columns, key = ("site_id",), "asset_id"
+        elif isinstance(obj, StockLocation):
+            columns, key = ("holder_user_id", "site_id"), "location_id"
         else:
             continue
         state = inspect(obj)

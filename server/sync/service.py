@@ -459,13 +459,23 @@ def _leave_site(session: Session, scope: Scope, old_site: uuid.UUID, page: Page)
 
 
 def _stock_levels(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    """Levels at the scope's locations changed above the cursor, and every level of
+    a location whose own row changed (handed to this technician, moved to their
+    site): its levels did not change, but they are new to the replica."""
     if not scope.location_ids:
         return
     c = STOCK_LEVELS.c
     stmt = select(STOCK_LEVELS).where(
         _org(STOCK_LEVELS, scope.caller), c.location_id.in_(scope.location_ids)
     )
-    stmt = stmt.where(c.deleted_at.is_(None) if since is None else c.change_position > since)
+    if since is None:
+        stmt = stmt.where(c.deleted_at.is_(None))
+    else:
+        loc = cast(Table, StockLocation.__table__).c
+        arrived = select(loc.id).where(loc.id.in_(scope.location_ids), loc.change_position > since)
+        stmt = stmt.where(
+            or_(c.change_position > since, and_(c.location_id.in_(arrived), c.deleted_at.is_(None)))
+        )
     rows = session.execute(stmt.order_by(c.change_position)).mappings()
     page.add("stock_levels", wire.projection(STOCK_LEVELS).rows(rows))
 
@@ -507,7 +517,7 @@ def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> Non
         return
     x = SyncScopeExit.__table__.c
     exits = session.execute(
-        select(x.ticket_id, x.asset_id).where(
+        select(x.ticket_id, x.asset_id, x.location_id).where(
             _org(SyncScopeExit.__table__, scope.caller),  # type: ignore[arg-type]
             x.principal_id.in_(scope.principals),
             x.change_position > since,
@@ -518,6 +528,16 @@ def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> Non
         t = TICKETS.c
         still = set(session.execute(select(t.id).where(t.id.in_(left), scope.holds())).scalars())
         page.remove("tickets", sorted(left - still))
+    handed = {e.location_id for e in exits if e.location_id is not None}
+    gone = handed - set(scope.location_ids)
+    if gone:
+        c = STOCK_LEVELS.c
+        page.remove(
+            "stock_levels",
+            session.execute(
+                select(c.id).where(_org(STOCK_LEVELS, scope.caller), c.location_id.in_(gone))
+            ).scalars(),
+        )
     moved = {e.asset_id for e in exits if e.asset_id is not None}
     if moved:
         a = ASSETS.c
