@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from common.enums import Role
@@ -929,3 +930,31 @@ def test_a_photo_taken_offline_is_uploaded_then_attached_once(
     )
     refused = _push(client, tech, device, missing)["results"][0]
     assert refused["verdict"] == "rejected", refused
+
+
+def test_an_app_too_old_for_the_server_is_told_to_update(
+    world: World, client: httpx.Client, settings: Any
+) -> None:
+    from server.core.errors import ApiError
+    from server.sync.service import check_protocol
+
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    answer = client.get("/api/sync/versions", headers=tech.headers)
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["data"]
+    assert served["minProtocol"] == 1 and served["maxProtocol"] >= 1
+    assert served["latestClientVersion"]
+    ok = _pull(client, tech, uuid7(), clientVersion="0.1.0")
+    assert ok["cursor"]
+
+    newer_app = settings.model_copy(update={"sync_min_client_version": "2.0.0"})
+    newer_protocol = settings.model_copy(update={"sync_min_protocol": 2})
+    refusals = ((1, "1.9.9", newer_app), (0, None, settings), (1, None, newer_protocol))
+    for version, app, served_by in refusals:
+        with pytest.raises(ApiError) as refused:
+            check_protocol(version, served_by, app)
+        assert refused.value.code == "UPGRADE_REQUIRED" and refused.value.status_code == 426
+        assert "update it" in refused.value.message and "kept" in refused.value.message
+    assert refused.value.details["minProtocol"] == 2
+    check_protocol(1, newer_app, "2.0.1")

@@ -26,6 +26,7 @@ from common.enums import Role
 from common.errors import ErrorCode
 from common.workflow import StatusCategory
 from server.assets.models import Asset, AssetStatusLabel, AssetType, TicketAsset
+from server.core.config import Settings
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound, ValidationFailed
 from server.core.tenancy import Caller, current_change_position
@@ -180,12 +181,37 @@ class Page:
             self.removals.setdefault(table, []).extend(listed)
 
 
-def check_protocol(version: int) -> None:
-    if version not in PROTOCOL_VERSIONS:
+def versions(settings: Settings) -> dict[str, Any]:
+    """What this server serves: the protocol range and the desktop versions."""
+    return {
+        "min_protocol": max(PROTOCOL_VERSIONS[0], settings.sync_min_protocol),
+        "max_protocol": PROTOCOL_VERSIONS[-1],
+        "min_client_version": settings.sync_min_client_version,
+        "latest_client_version": settings.sync_latest_client_version,
+    }
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def check_protocol(version: int, settings: Settings, client_version: str | None = None) -> None:
+    """Refuse, with what to do, a client this server no longer serves (guarantee 12)."""
+    served = versions(settings)
+    too_old_app = client_version is not None and _version(client_version) < _version(
+        settings.sync_min_client_version
+    )
+    if not served["min_protocol"] <= version <= served["max_protocol"] or too_old_app:
         raise UpgradeRequired(
-            f"This server speaks sync protocol {PROTOCOL_VERSIONS[0]} to "
-            f"{PROTOCOL_VERSIONS[-1]}; this app speaks {version}. Update the app.",
-            details={"minProtocol": PROTOCOL_VERSIONS[0], "maxProtocol": PROTOCOL_VERSIONS[-1]},
+            "This version of the app can no longer sync with the server: update it to "
+            f"{settings.sync_latest_client_version} or later. Changes not yet sent are kept "
+            "and sent after the update.",
+            details={
+                "minProtocol": served["min_protocol"],
+                "maxProtocol": served["max_protocol"],
+                "minClientVersion": served["min_client_version"],
+                "latestClientVersion": served["latest_client_version"],
+            },
         )
 
 
