@@ -958,3 +958,37 @@ def test_an_app_too_old_for_the_server_is_told_to_update(
         assert "update it" in refused.value.message and "kept" in refused.value.message
     assert refused.value.details["minProtocol"] == 2
     check_protocol(1, newer_app, "2.0.1")
+
+
+def test_a_device_clock_an_hour_off_is_recorded_and_decides_nothing(
+    world: World, client: httpx.Client
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    _, agent, tech, _, ticket = _scene(world, client)
+    device = uuid7()
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    body = {
+        "protocolVersion": 1,
+        "deviceId": str(device),
+        "sentAt": ahead.isoformat(),
+        "mutations": [
+            {
+                "id": str(uuid7()),
+                "seq": 1,
+                "kind": "ticket.update",
+                "at": (ahead - timedelta(minutes=5)).isoformat(),
+                "ticketId": ticket["id"],
+                "base": {"priority": "medium"},
+                "changes": {"priority": "high"},
+            }
+        ],
+    }
+    # someone at the desk changes the title "after" the laptop's edit, by its clock
+    client.patch(f"/api/tickets/{ticket['id']}", json={"title": "Renamed"}, headers=agent.headers)
+    pushed = client.post("/api/sync/push", json=body, headers=tech.headers).json()["data"]
+    assert pushed["results"][0]["verdict"] in ("applied", "merged")
+    now = client.get(f"/api/tickets/{ticket['id']}", headers=agent.headers).json()["data"]
+    assert (now["priority"], now["title"]) == ("high", "Renamed"), "values merge, times don't"
+    (listed,) = client.get("/api/sync/devices", headers=tech.headers).json()["data"]
+    assert 3500 <= listed["clockSkewSeconds"] <= 3700
