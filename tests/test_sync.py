@@ -898,6 +898,12 @@ def test_a_replica_holds_what_the_api_shows_the_same_person(
                 if row.data["ticketId"] == ticket["id"]
             }
             assert replica_comments == api_comments, (who.role, ticket["title"])
+        if who is teacher:  # people by name: herself, who filed for her, who works on it
+            people = {row.id: row.data for row in replica.rows("users")}
+            assert set(people) == {str(teacher.id), str(agent.id), str(tech.id)}
+            assert people[str(teacher.id)]["email"] == teacher.email
+            assert "email" not in people[str(tech.id)] and people[str(tech.id)]["id"]
+            assert replica.rows("teams") == [] and replica.rows("sla_rules") == []
         replica.close()
 
 

@@ -49,26 +49,27 @@ MAX_HYDRATE = 100
 SEEN_EVERY = timedelta(minutes=5)
 
 #: every user's lookups, and the staff's
+#: every user's lookups: what any signed-in person reads through the API
 LOOKUPS: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (Department, Site, Building, Room, AssetType, AssetStatusLabel)
+)
+#: the staff's: people, teams, calendars, SLA rules, parts and stock locations (a
+#: requester reads the names of the people on their own tickets instead)
+STAFF_LOOKUPS: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
     for model in (
         User,
         Team,
         TeamMember,
-        Department,
-        Site,
-        Building,
-        Room,
-        AssetType,
-        AssetStatusLabel,
         BusinessCalendar,
         Holiday,
+        SlaRule,
+        Part,
+        StockLocation,
     )
 )
-STAFF_LOOKUPS: tuple[Table, ...] = tuple(
-    model.__table__  # type: ignore[misc]
-    for model in (SlaRule, Part, StockLocation)
-)
+USERS: Table = cast(Table, User.__table__)
 #: the rows that travel with their ticket
 TICKET_CHILDREN: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
@@ -383,6 +384,8 @@ def pull(
     )
     if not at.paging:
         _lookups(session, scope, at.since, page)
+        if not scope.staff:
+            _people_on_my_tickets(session, scope, at.since, page)
     limit = min(limit, MAX_LIMIT)
     if at.stage == "t":
         last = _tickets(session, scope, at, limit, page)
@@ -417,6 +420,50 @@ def _lookups(session: Session, scope: Scope, since: int | None, page: Page) -> N
             stmt = stmt.where(table.c.change_position > since)
         rows = session.execute(stmt.order_by(table.c.change_position)).mappings()
         page.add(table.name, wire.projection(table).rows(rows))
+
+
+def _people_of(scope: Scope) -> Select[Any]:
+    """The people a requester reads about on their own tickets: themselves, whoever
+    filed for them or works on them, and who wrote or did what their timelines show."""
+    t, c, e = TICKETS.c, TicketComment.__table__.c, TicketEvent.__table__.c
+    mine = select(t.id).where(_org(TICKETS, scope.caller), t.deleted_at.is_(None), scope.holds())
+    named = [
+        select(t.requester_id).where(t.id.in_(mine)),
+        select(t.created_by_id).where(t.id.in_(mine)),
+        select(t.assignee_id).where(t.id.in_(mine)),
+        select(c.author_id).where(c.ticket_id.in_(mine), c.is_internal.is_(False)),
+        select(e.actor_id).where(
+            e.ticket_id.in_(mine),
+            e.is_internal.is_(False),
+            e.kind.not_in(sorted(STAFF_ONLY_EVENTS)),
+        ),
+    ]
+    people = named[0].union(*named[1:]).subquery()
+    return select(people.c[0])
+
+
+def _people_on_my_tickets(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    """A requester's people, by name only (``wire.NAME_COLUMNS``; their own row in
+    full): all of them whenever one of their tickets changed, since a new name may
+    appear on a ticket without that person's row changing."""
+    if since is not None:
+        t = TICKETS.c
+        changed = session.execute(
+            select(t.id)
+            .where(_org(TICKETS, scope.caller), scope.holds(), t.change_position > since)
+            .limit(1)
+        ).first()
+        if changed is None:
+            return
+    u = USERS.c
+    rows = session.execute(
+        select(USERS).where(
+            _org(USERS, scope.caller),
+            u.deleted_at.is_(None),
+            or_(u.id == scope.caller.user_id, u.id.in_(_people_of(scope))),
+        )
+    ).mappings()
+    page.add("users", wire.people_rows(rows, me=scope.caller.user_id))
 
 
 def _tickets(
@@ -717,6 +764,18 @@ def verify(
             (
                 table.name,
                 select(c.id, c.change_position).where(_org(table, caller), c.deleted_at.is_(None)),
+            )
+        )
+    if not scope.staff:
+        u = USERS.c
+        selections.append(
+            (
+                "users",
+                select(u.id, u.change_position).where(
+                    _org(USERS, caller),
+                    u.deleted_at.is_(None),
+                    or_(u.id == caller.user_id, u.id.in_(_people_of(scope))),
+                ),
             )
         )
     if scope.staff:
