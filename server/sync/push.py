@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.alias_generators import to_snake
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,26 +41,11 @@ from server.tickets.schemas import TicketCreate, TicketUpdate
 from server.tickets.timeline import EventKind
 from server.tickets.visibility import get_visible
 from server.users.models import User
+from sync.wire import UPDATABLE_TICKET_FIELDS, MutationKind
 
-MAX_PUSH = 100
-
-#: ticket fields a ``ticket.update`` may change (wire name -> column)
-UPDATABLE = {
-    "title": "title",
-    "description": "description",
-    "priority": "priority",
-    "urgency": "urgency",
-    "impact": "impact",
-    "category": "category",
-    "subcategory": "subcategory",
-    "siteId": "site_id",
-    "buildingId": "building_id",
-    "roomId": "room_id",
-    "assigneeId": "assignee_id",
-    "teamId": "team_id",
-    "tags": "tags",
-    "dueAt": "due_at",
-}
+#: ticket fields a ``ticket.update`` may change: the protocol's list (wire name ->
+#: column)
+UPDATABLE = {name: to_snake(name) for name in UPDATABLE_TICKET_FIELDS}
 _ASSIGNMENT = {"assigneeId", "teamId"}
 _CREATE_FIELDS = (
     "title",
@@ -545,7 +531,7 @@ def _asset_link(
             TicketAsset.ticket_id == ticket.id, TicketAsset.asset_id == asset_id
         )
     )
-    if m.get("kind") == "asset.link":
+    if m.get("kind") == MutationKind.ASSET_LINK:
         if linked is not None:
             return Outcome("merged", [ticket.id])
         assets.link_ticket_assets(session, ticket, [asset_id], caller.user_id)
@@ -559,14 +545,14 @@ def _asset_link(
 
 Handler = Callable[[Session, Caller, SyncDevice, Mapping[str, Any]], Outcome]
 HANDLERS: dict[str, Handler] = {
-    "ticket.update": _update,
-    "ticket.transition": _transition,
-    "ticket.comment": _comment,
-    "ticket.create": _create,
-    "part.use": _part_use,
-    "part.return": _part_return,
-    "conflict.resolve": _resolve_conflict,
-    "ticket.attach": _attach,
-    "asset.link": _asset_link,
-    "asset.unlink": _asset_link,
+    MutationKind.TICKET_UPDATE: _update,
+    MutationKind.TICKET_TRANSITION: _transition,
+    MutationKind.TICKET_COMMENT: _comment,
+    MutationKind.TICKET_CREATE: _create,
+    MutationKind.TICKET_ATTACH: _attach,
+    MutationKind.PART_USE: _part_use,
+    MutationKind.PART_RETURN: _part_return,
+    MutationKind.ASSET_LINK: _asset_link,
+    MutationKind.ASSET_UNLINK: _asset_link,
+    MutationKind.CONFLICT_RESOLVE: _resolve_conflict,
 }

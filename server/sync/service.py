@@ -41,10 +41,10 @@ from server.teams.models import Team, TeamMember
 from server.tickets.models import Ticket, TicketAttachment, TicketComment, TicketEvent, TicketLink
 from server.tickets.visibility import STAFF_ONLY_EVENTS, is_desk, visible_filter
 from server.users.models import User
+from sync.wire import PROTOCOL_VERSION
 
-PROTOCOL_VERSIONS = range(1, 2)
+PROTOCOL_VERSIONS = range(1, PROTOCOL_VERSION + 1)
 MAX_LIMIT = 500
-MAX_HYDRATE = 100
 #: how stale ``last_seen_at`` may get before a pull writes it again
 SEEN_EVERY = timedelta(minutes=5)
 
