@@ -1,0 +1,408 @@
+"""The sync engine against the real server on loopback: first download, offline edits,
+scope changes with hydration, resync, upgrade, remote wipe, push verdicts and replays."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from common.enums import Role
+from server.core.db import utcnow
+from server.core.engine import Database
+from server.core.tenancy import ALL_TENANTS
+from server.sync.models import SyncDevice
+from sync import wire
+from sync.client import ApiClient, Tokens
+from sync.engine import Outcome, SyncEngine
+from sync.replica import Replica, replica_path
+from tests.conftest import PASSWORD, Account, World
+from tests.test_tickets import new_ticket
+
+LATER = 3600.0  # an engine whose clock runs an hour ahead: every retry delay is over
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+class Laptop:
+    """A technician's replica with an engine signed in to the server."""
+
+    def __init__(self, tmp_path: Path, server_url: str, account: Account) -> None:
+        self.server_url = server_url
+        self.account = account
+        self.tokens_seen: list[Tokens | None] = []
+        self.client = ApiClient(server_url, on_tokens=self.tokens_seen.append)
+        self.client.login(account.email, PASSWORD)
+        self.path = replica_path(tmp_path, server_url, str(account.id))
+        self.replica = Replica.open(self.path, server_url=server_url, user_id=str(account.id))
+        self.engine = SyncEngine(self.replica, self.client)
+
+    def later(self) -> SyncEngine:
+        """The same replica and sign-in, an hour later (retry delays have passed)."""
+        return SyncEngine(self.replica, self.client, clock=lambda: time.time() + LATER)
+
+    def offline(self) -> SyncEngine:
+        """The same replica and sign-in, but the server cannot be reached."""
+        client = ApiClient(closed_port_url())
+        client.tokens = self.client.tokens
+        return SyncEngine(self.replica, client)
+
+    def close(self) -> None:
+        if self.path.exists():
+            self.replica.close()
+        self.client.close()
+
+
+@pytest.fixture
+def laptops(tmp_path: Path, server_url: str) -> Iterator[Any]:
+    opened: list[Laptop] = []
+
+    def make(account: Account) -> Laptop:
+        laptop = Laptop(tmp_path / f"laptop-{len(opened)}", server_url, account)
+        opened.append(laptop)
+        return laptop
+
+    yield make
+    for laptop in opened:
+        laptop.close()
+
+
+def _people(world: World) -> tuple[Account, Account, Account, Account]:
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    other_tech = world.user(tenant.id, Role.TECHNICIAN)
+    teacher = world.user(tenant.id, Role.REQUESTER)
+    return agent, tech, other_tech, teacher
+
+
+def _comment(client: httpx.Client, who: Account, ticket_id: str, body: str) -> None:
+    response = client.post(
+        f"/api/tickets/{ticket_id}/comments", json={"body": body}, headers=who.headers
+    )
+    assert response.status_code == 201, response.text
+
+
+def _assign(client: httpx.Client, agent: Account, ticket_id: str, to: Account) -> None:
+    moved = client.patch(
+        f"/api/tickets/{ticket_id}/assign", json={"assigneeId": str(to.id)}, headers=agent.headers
+    )
+    assert moved.status_code == 200, moved.text
+
+
+def _server_ticket(client: httpx.Client, who: Account, ticket_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/tickets/{ticket_id}", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def _server_comments(client: httpx.Client, who: Account, ticket_id: str) -> list[str]:
+    response = client.get(f"/api/tickets/{ticket_id}/comments", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return [c["body"] for c in response.json()["data"]]
+
+
+def _comments(replica: Replica, ticket_id: str) -> list[str]:
+    detail = replica.ticket(ticket_id)
+    assert detail is not None
+    return [e.row.data["body"] for e in detail.timeline if e.kind == "comment"]
+
+
+# --------------------------------------------------------------------------- pull
+
+
+def test_first_download_brings_exactly_the_technicians_tickets_with_comments(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, other_tech, teacher = _people(world)
+    mine = [
+        new_ticket(
+            client,
+            agent,
+            title=f"Projector {i}",
+            requesterId=str(teacher.id),
+            assigneeId=str(tech.id),
+        )
+        for i in range(3)
+    ]
+    new_ticket(
+        client, agent, title="Not mine", requesterId=str(teacher.id), assigneeId=str(other_tech.id)
+    )
+    _comment(client, agent, mine[0]["id"], "The lamp is at 4,900 hours")
+    _comment(client, tech, mine[1]["id"], "On my way")
+
+    laptop = laptops(tech)
+    laptop.engine.pull_limit = 2  # three tickets: two pages
+    seen: list[tuple[str, int, int | None]] = []
+    report = laptop.engine.sync(progress=lambda *a: seen.append(a))
+    assert report.ok, report.errors
+    assert report.pages == 2 and report.hydrated == 0 and report.pushed == 0
+    assert {r.id for r in laptop.replica.tickets()} == {t["id"] for t in mine}
+    assert _comments(laptop.replica, mine[0]["id"]) == ["The lamp is at 4,900 hours"]
+    assert _comments(laptop.replica, mine[1]["id"]) == ["On my way"]
+    assert [phase for phase, _, _ in seen] == ["pull", "pull"]
+    assert seen[-1][1] == report.pulled_rows > 0
+    assert laptop.replica.status().last_sync_at is not None
+    assert "Synced: received" in report.summary()
+
+    again = laptop.engine.sync()
+    assert again.ok and again.pulled_rows == 0 and again.pages == 1
+    assert again.summary() == "Synced: nothing new."
+    assert laptop.engine.next_retry_at() is None
+
+
+def test_a_ticket_reassigned_to_me_arrives_with_its_whole_history(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, other_tech, teacher = _people(world)
+    arriving = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(other_tech.id))
+    _comment(client, agent, arriving["id"], "Old history")
+    _comment(client, other_tech, arriving["id"], "Tried a new lamp")
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    assert laptop.replica.tickets() == []
+
+    _assign(client, agent, arriving["id"], tech)
+    report = laptop.engine.sync()
+    assert report.ok, report.errors
+    assert report.hydrated == 1
+    assert _comments(laptop.replica, arriving["id"]) == ["Old history", "Tried a new lamp"]
+    assert laptop.replica.hydrate_queue() == []
+
+
+def test_a_ticket_reassigned_away_is_removed(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, other_tech, teacher = _people(world)
+    leaving = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    staying = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    _comment(client, agent, leaving["id"], "Bring a ladder")
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    assert {r.id for r in laptop.replica.tickets()} == {leaving["id"], staying["id"]}
+
+    _assign(client, agent, leaving["id"], other_tech)
+    report = laptop.engine.sync()
+    assert report.ok, report.errors
+    assert {r.id for r in laptop.replica.tickets()} == {staying["id"]}
+    assert laptop.replica.rows("ticket_comments") == []
+    assert report.changes.removed["tickets"] == {leaving["id"]}
+
+
+def test_resync_required_downloads_everything_again_and_keeps_the_outbox(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, other_tech, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    gone = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    # an edit waiting out a retry delay, so the push step leaves it in the outbox
+    edit = laptop.replica.update_ticket(ticket["id"], {"title": "Lamp, room 204"})
+    assert edit.seq is not None
+    laptop.replica.record_failure([edit.seq], "test", retry_after=3600)
+    # the ticket left the scope while its tombstone was purged: no removal will come
+    _assign(client, agent, gone["id"], other_tech)
+    # a cursor the server has never reached (a restored server) answers 410
+    laptop.replica.apply_page({"cursor": "p999999999", "hasMore": False, "changes": []})
+
+    report = laptop.engine.sync()
+    assert report.ok, report.errors
+    assert report.resynced and report.pages >= 1
+    assert laptop.replica.cursor not in (None, "p999999999")
+    assert {r.id for r in laptop.replica.tickets()} == {ticket["id"]}
+    (pending,) = laptop.replica.outbox()
+    assert pending.seq == edit.seq
+    shown = laptop.replica.row("tickets", ticket["id"])
+    assert shown is not None and shown.data["title"] == "Lamp, room 204"
+    assert report.pending == 1 and report.retry_at is not None
+
+
+def test_an_unknown_cursor_is_a_resync_too(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    laptop.replica.apply_page({"cursor": "garbage", "hasMore": False, "changes": []})
+    report = laptop.engine.sync()
+    assert report.ok and report.resynced, report.errors
+    assert [r.id for r in laptop.replica.tickets()] == [ticket["id"]]
+
+
+def test_upgrade_required_stops_cleanly_and_keeps_everything(
+    world: World, client: httpx.Client, laptops: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    cursor = laptop.replica.cursor
+    laptop.replica.add_comment(ticket["id"], "Replaced the lamp")
+
+    monkeypatch.setattr(wire, "PROTOCOL_VERSION", 99)
+    report = laptop.engine.sync()
+    assert report.outcome is Outcome.UPGRADE_REQUIRED
+    (text,) = [e for e in report.errors if "update District Resolve" in e]
+    assert "Nothing was lost" in text
+    assert laptop.replica.cursor == cursor
+    assert len(laptop.replica.outbox()) == 1 and report.pending == 1
+    assert _comments(laptop.replica, ticket["id"]) == ["Replaced the lamp"]
+    assert _server_comments(client, agent, ticket["id"]) == []
+
+
+def test_a_remote_wipe_deletes_the_replica_and_the_sign_in(
+    world: World, client: httpx.Client, laptops: Any, db: Database
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    device_id = uuid.UUID(laptop.replica.device_id)
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        session.execute(
+            update(SyncDevice).where(SyncDevice.id == device_id).values(wipe_requested_at=utcnow())
+        )
+
+    report = laptop.engine.sync()
+    assert report.outcome is Outcome.WIPED and report.wiped
+    assert "removed this computer's copy" in report.errors[0]
+    assert not laptop.path.exists()
+    assert not Path(f"{laptop.path}-wal").exists()
+    assert laptop.tokens_seen[-1] is None, "the stored sign-in is forgotten"
+    assert not laptop.client.signed_in
+    assert laptop.engine.sync().outcome is Outcome.WIPED, "a wiped engine does nothing"
+    assert laptop.engine.next_retry_at() is None
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        wiped_at = session.execute(
+            select(SyncDevice.wiped_at).where(SyncDevice.id == device_id)
+        ).scalar_one()
+    assert wiped_at is not None
+
+
+def test_an_ended_session_stops_sync_and_keeps_the_replica(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    laptop.replica.add_comment(ticket["id"], "Waiting for parts")
+    # the session is ended elsewhere (signed out, revoked): the refresh token is spent
+    tokens = laptop.client.tokens
+    assert tokens is not None
+    ended = client.post("/api/auth/logout", json={"refreshToken": tokens.refresh_token})
+    assert ended.status_code in (200, 204), ended.text
+    laptop.client.tokens = Tokens(access_token=None, refresh_token=tokens.refresh_token)
+
+    report = laptop.engine.sync()
+    assert report.outcome is Outcome.SIGNED_OUT, report.errors
+    assert "sign in again" in report.errors[0]
+    assert laptop.path.exists() and len(laptop.replica.outbox()) == 1
+    assert _comments(laptop.replica, ticket["id"]) == ["Waiting for parts"]
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_an_offline_edit_is_queued_then_synced_when_the_server_is_back(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+
+    laptop.replica.update_ticket(ticket["id"], {"priority": "high"})
+    laptop.replica.add_comment(ticket["id"], "Lamp ordered", minutes_worked=15)
+    offline = laptop.offline()
+    report = offline.sync()
+    assert report.outcome is Outcome.OFFLINE
+    assert "Cannot reach the server" in report.errors[0] and "kept" in report.errors[0]
+    assert report.pending == 2 and report.retry_scheduled
+    assert [m.attempts for m in laptop.replica.outbox()] == [1, 1]
+    retry_at = offline.next_retry_at()
+    assert retry_at is not None and time.time() < retry_at <= time.time() + 2
+    assert "2 change(s) wait to be sent" in report.summary()
+    shown = laptop.replica.row("tickets", ticket["id"])
+    assert shown is not None and shown.data["priority"] == "high"
+
+    back = laptop.later().sync()
+    assert back.ok, back.errors
+    assert (back.pushed, back.applied) == (2, 2)
+    assert laptop.replica.outbox() == []
+    assert _server_ticket(client, agent, ticket["id"])["priority"] == "high"
+    assert _server_comments(client, agent, ticket["id"]) == ["Lamp ordered"]
+    synced = laptop.replica.row("tickets", ticket["id"])
+    assert synced is not None and synced.data["priority"] == "high" and not synced.pending
+
+
+# --------------------------------------------------------------------------- push
+
+
+def test_a_replayed_push_reaches_the_server_exactly_once(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    laptop.replica.update_ticket(ticket["id"], {"title": "Projector lamp, room 204"})
+    laptop.replica.add_comment(ticket["id"], "Replaced the lamp")
+
+    # the push reaches the server, but its answer is lost on the way back
+    body = laptop.replica.push_request()
+    assert body is not None
+    lost = laptop.client.request("POST", "/api/sync/push", json=body)
+    assert [r["verdict"] for r in lost["results"]] == ["applied", "applied"]
+    assert len(laptop.replica.outbox()) == 2
+
+    report = laptop.engine.sync()  # sends the same mutations again
+    assert report.ok, report.errors
+    assert report.pushed == 2 and report.rejected == 0
+    assert laptop.replica.outbox() == []
+    assert _server_comments(client, agent, ticket["id"]) == ["Replaced the lamp"]
+    assert _server_ticket(client, agent, ticket["id"])["title"] == "Projector lamp, room 204"
+    assert _comments(laptop.replica, ticket["id"]) == ["Replaced the lamp"]
+    shown = laptop.replica.row("tickets", ticket["id"])
+    assert shown is not None and shown.data["commentCount"] == 1
+
+
+def test_a_rejected_mutation_does_not_block_the_next(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    closing = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    other = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    # offline, the technician starts work; meanwhile the desk cancels the ticket
+    laptop.replica.transition_ticket(closing["id"], "in_progress")
+    laptop.replica.add_comment(other["id"], "Cable replaced")
+    cancelled = client.post(
+        f"/api/tickets/{closing['id']}/cancel", json={"note": "Duplicate"}, headers=agent.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    report = laptop.engine.sync()
+    assert report.pushed == 2 and report.rejected == 1 and report.applied == 1, report
+    assert report.ok, report.errors
+    assert laptop.replica.outbox() == []
+    (verdict,) = laptop.replica.verdicts()
+    assert verdict.verdict.value == "rejected" and verdict.message
+    assert report.rejections == [verdict.message]
+    assert _server_comments(client, agent, other["id"]) == ["Cable replaced"]
+    shown = laptop.replica.row("tickets", closing["id"])
+    assert shown is not None and shown.data["status"] == "cancelled"
