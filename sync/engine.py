@@ -12,6 +12,7 @@ intact outbox; the next sync carries on.
 from __future__ import annotations
 
 import enum
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from common.errors import ErrorCode
 from sync import wire
 from sync.client import ApiClient, ApiError, ServerUnreachable
 from sync.replica import BACKOFF_MAX, Changes, Replica, backoff_delay
-from sync.wire import MAX_HYDRATE, PullPage, Verdict, WireError
+from sync.wire import MAX_HYDRATE, MAX_PUSH, PullPage, Verdict, WireError
 
 #: tickets per pull page (the server caps it at 500)
 PULL_LIMIT = 200
@@ -201,17 +202,26 @@ class SyncEngine:
         #: consecutive syncs that got no answer (for the retry of a sync with no outbox)
         self._failures = 0
         self._retry_at: float | None = None
+        self._retry_now = False
         self.wiped = False
         self.last_report: SyncReport | None = None
 
     # ---------------------------------------------------------------- public
 
     def sync(
-        self, progress: Progress | None = None, cancelled: Cancelled | None = None
+        self,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        *,
+        retry_now: bool = False,
     ) -> SyncReport:
         """One full sync: push, pull, hydrate. Never raises for what the server or the
-        network does: the report says what happened (a bug still raises)."""
+        network does: the report says what happened (a bug still raises).
+
+        ``retry_now``: the user asked (a "Sync now" button, ``resolve-sync sync``): send
+        the outbox even where its retry delay has not passed yet."""
         with self._lock:
+            self._retry_now = retry_now
             report = SyncReport(started_at=_iso(self.clock()))
             if self.wiped:
                 report.fail(Outcome.WIPED, _WIPED_TEXT)
@@ -248,10 +258,9 @@ class SyncEngine:
             return
         while True:
             self._check_cancelled(report, cancelled)
-            body = self.replica.push_request(now=self.clock())
+            body = self._push_request()
             if body is None:
                 return
-            body["protocolVersion"] = wire.PROTOCOL_VERSION
             seqs = [int(m["seq"]) for m in body["mutations"]]
             try:
                 data = self.client.request("POST", "/api/sync/push", json=body)
@@ -298,6 +307,20 @@ class SyncEngine:
                 report.retry_at = _earliest(report.retry_at, retry_at)
                 report.fail(Outcome.REFUSED, "The server did not judge the changes sent.")
                 return
+
+    def _push_request(self) -> dict[str, Any] | None:
+        now = self.clock()
+        mutations = self.replica.pending_mutations(
+            MAX_PUSH, now=math.inf if self._retry_now else now
+        )
+        if not mutations:
+            return None
+        return {
+            "protocolVersion": wire.PROTOCOL_VERSION,
+            "deviceId": self.replica.device_id,
+            "sentAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "mutations": mutations,
+        }
 
     def _count_verdicts(
         self, report: SyncReport, sent: list[dict[str, Any]], results: list[Any]
