@@ -33,7 +33,7 @@ from server.organizations.models import Department, Organization, OrganizationDo
 from server.routing.models import RoutingRule, RoutingRuleSet
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
-from server.sync.models import SyncDevice, SyncScopeExit
+from server.sync.models import SyncConflict, SyncDevice, SyncMutation, SyncScopeExit
 from server.teams.models import Team, TeamMember
 from server.tickets.models import (
     Ticket,
@@ -84,7 +84,9 @@ __all__ = [
     "StockLevel",
     "StockLocation",
     "StockMovement",
+    "SyncConflict",
     "SyncDevice",
+    "SyncMutation",
     "SyncScopeExit",
     "Team",
     "TeamMember",

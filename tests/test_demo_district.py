@@ -16,7 +16,7 @@ from sqlalchemy import select
 from server import seed
 from server.assets.demo import kind_of_room
 from server.assets.models import Asset, AssetStatusLabel, AssetType, Person, TicketAsset
-from server.core.db import Database
+from server.core.engine import Database
 from server.core.tenancy import ALL_TENANTS
 from server.migrations import upgrade
 from server.sites import service as sites

@@ -3,6 +3,7 @@ for each role; what leaves a scope; the cost of a sync with nothing new."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -281,3 +282,301 @@ def test_bad_sync_input_is_refused_clearly(world: World, client: httpx.Client) -
         headers=tech.headers,
     )
     assert assert_error(old, 426, "UPGRADE_REQUIRED")["details"]["maxProtocol"] == 1
+
+
+# --- push ------------------------------------------------------------------------------
+
+
+def _push(
+    client: httpx.Client, who: Account, device: uuid.UUID, *mutations: dict[str, Any]
+) -> dict[str, Any]:
+    body = {"protocolVersion": 1, "deviceId": str(device), "mutations": list(mutations)}
+    response = client.post("/api/sync/push", json=body, headers=who.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def _mutation(seq: int, kind: str, **fields: Any) -> dict[str, Any]:
+    return {"id": str(uuid7()), "seq": seq, "kind": kind, "at": "2026-12-06T08:00:00Z", **fields}
+
+
+def _scene(world: World, client: httpx.Client):
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    teacher = world.user(tenant.id, Role.REQUESTER)
+    ticket = new_ticket(
+        client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id), priority="medium"
+    )
+    return tenant, agent, tech, teacher, ticket
+
+
+def _history(client: httpx.Client, who: Account, ticket_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/tickets/{ticket_id}/history", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_an_edit_is_applied_once_however_often_it_is_sent(
+    world: World, client: httpx.Client
+) -> None:
+    _, agent, tech, _, ticket = _scene(world, client)
+    device = uuid7()
+    edit = _mutation(
+        1,
+        "ticket.update",
+        ticketId=ticket["id"],
+        base={"title": ticket["title"]},
+        changes={"title": "Projector in 204: lamp replaced"},
+    )
+    comment_id = str(uuid7())
+    note = _mutation(
+        2, "ticket.comment", ticketId=ticket["id"], commentId=comment_id, body="Lamp swapped"
+    )
+    first = _push(client, tech, device, edit, note)
+    assert [r["verdict"] for r in first["results"]] == ["applied", "applied"]
+    assert first["lastSequence"] == 2
+    tickets_rows = [
+        t for r in first["results"][0]["rows"] if r["table"] == "tickets" for t in r["rows"]
+    ]
+    assert tickets_rows[0]["title"] == "Projector in 204: lamp replaced"
+    # the answer was lost: the same push again, and once more with the next edit
+    again = _push(client, tech, device, edit, note)
+    assert [r["verdict"] for r in again["results"]] == ["applied", "applied"]
+    comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers)
+    assert [c["id"] for c in comments.json()["data"]] == [comment_id]
+    titles = [e for e in _history(client, agent, ticket["id"]) if e.get("field") == "title"]
+    assert len(titles) <= 1, "one title change in the history, not two"
+
+
+def test_a_field_both_sides_changed_is_a_conflict_a_person_resolves(
+    world: World, client: httpx.Client
+) -> None:
+    _, agent, tech, _, ticket = _scene(world, client)
+    raised = client.patch(
+        f"/api/tickets/{ticket['id']}", json={"priority": "critical"}, headers=agent.headers
+    )
+    assert raised.status_code == 200, raised.text
+    device = uuid7()
+    result = _push(
+        client,
+        tech,
+        device,
+        _mutation(
+            1,
+            "ticket.update",
+            ticketId=ticket["id"],
+            base={"priority": "medium", "title": ticket["title"]},
+            changes={"priority": "high", "title": "Lamp dead (room 204)"},
+        ),
+    )["results"][0]
+    assert result["verdict"] == "conflict"
+    (conflict,) = result["conflicts"]
+    assert (conflict["field"], conflict["base"], conflict["mine"], conflict["server"]) == (
+        "priority",
+        "medium",
+        "high",
+        "critical",
+    )
+    now = client.get(f"/api/tickets/{ticket['id']}", headers=agent.headers).json()["data"]
+    assert now["priority"] == "critical", "the server kept its value"
+    assert now["title"] == "Lamp dead (room 204)", "the field nobody else touched applied"
+    listed_response = client.get("/api/sync/conflicts", headers=agent.headers)
+    assert listed_response.status_code == 200, listed_response.text
+    listed = listed_response.json()["data"]
+    assert [(c["id"], c["ticketNumber"]) for c in listed] == [(conflict["id"], ticket["number"])]
+    # the conflict travels with the ticket to the technician's replica
+    rows, _, _, _ = _pull_all(client, tech, device)
+    assert conflict["id"] in rows["sync_conflicts"]
+
+    resolved = _push(
+        client,
+        tech,
+        device,
+        _mutation(2, "conflict.resolve", conflictId=conflict["id"], keep="mine"),
+    )["results"][0]
+    assert resolved["verdict"] == "applied", resolved
+    now = client.get(f"/api/tickets/{ticket['id']}", headers=agent.headers).json()["data"]
+    assert now["priority"] == "high"
+    assert client.get("/api/sync/conflicts", headers=agent.headers).json()["data"] == []
+
+
+def test_a_rejected_edit_says_why_and_does_not_block_the_next(
+    world: World, client: httpx.Client
+) -> None:
+    _, agent, tech, _, ticket = _scene(world, client)
+    cancelled = client.post(
+        f"/api/tickets/{ticket['id']}/cancel", json={"note": "Duplicate"}, headers=agent.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    other = new_ticket(client, agent, assigneeId=str(tech.id))
+    results = _push(
+        client,
+        tech,
+        uuid7(),
+        _mutation(
+            1,
+            "ticket.transition",
+            ticketId=ticket["id"],
+            to="resolved",
+            resolutionNotes="Replaced the lamp",
+        ),
+        _mutation(2, "ticket.comment", ticketId=other["id"], commentId=str(uuid7()), body="Next"),
+        _mutation(3, "ticket.update", ticketId=other["id"], changes={"colour": "red"}),
+        _mutation(4, "no.such.kind"),
+        _mutation(5, "ticket.comment", ticketId=str(uuid7()), commentId=str(uuid7()), body="?"),
+    )["results"]
+    assert [r["verdict"] for r in results] == [
+        "rejected",
+        "applied",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    assert results[0]["code"] in ("INVALID_STATUS_TRANSITION", "TICKET_ALREADY_CLOSED")
+    assert ticket["number"] in results[0]["message"] and "cancelled" in results[0]["message"]
+    assert results[4]["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_a_ticket_made_offline_gets_its_number_on_arrival(
+    world: World, client: httpx.Client
+) -> None:
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    ticket_id = str(uuid7())
+    result = _push(
+        client,
+        tech,
+        uuid7(),
+        _mutation(
+            1,
+            "ticket.create",
+            ticket={
+                "id": ticket_id,
+                "title": "Cracked screen on cart 3, slot 12",
+                "urgency": "low",
+            },
+        ),
+    )["results"][0]
+    assert result["verdict"] == "applied", result
+    (row,) = [t for r in result["rows"] if r["table"] == "tickets" for t in r["rows"]]
+    assert row["id"] == ticket_id and row["number"].startswith("INC-")
+
+
+def test_parts_used_offline_on_two_laptops_both_count(world: World, client: httpx.Client) -> None:
+    tenant, agent, tech, _, ticket = _scene(world, client)
+    tech2 = world.user(tenant.id, Role.TECHNICIAN)
+    second = new_ticket(client, agent, assigneeId=str(tech2.id))
+    admin = tenant.admin.headers
+    part = client.post("/api/inventory/parts", json={"name": "Projector lamp"}, headers=admin)
+    shelf = client.post(
+        "/api/inventory/locations", json={"name": "Depot", "kind": "warehouse"}, headers=admin
+    )
+    part_id, shelf_id = part.json()["data"]["id"], shelf.json()["data"]["id"]
+    received = client.post(
+        "/api/inventory/movements",
+        json={"kind": "receive", "partId": part_id, "locationId": shelf_id, "quantity": 10},
+        headers=admin,
+    )
+    assert received.status_code == 201, received.text
+    for who, on in ((tech, ticket), (tech2, second)):
+        use = _mutation(
+            1,
+            "part.use",
+            ticketId=on["id"],
+            movementId=str(uuid7()),
+            partId=part_id,
+            locationId=shelf_id,
+            quantity=3,
+        )
+        assert _push(client, who, uuid7(), use)["results"][0]["verdict"] == "applied"
+    stock = client.get(f"/api/inventory/parts/{part_id}", headers=admin).json()["data"]
+    assert stock["currentStock"] == 4
+
+
+def test_an_admin_wipes_a_lost_laptop_at_its_next_sync(world: World, client: httpx.Client) -> None:
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    other = world.user(tenant.id, Role.TECHNICIAN)
+    device = uuid7()
+    _pull(client, tech, device)
+    listed = client.get("/api/sync/devices", headers=tenant.admin.headers).json()["data"]
+    assert [d["id"] for d in listed] == [str(device)]
+    assert client.get("/api/sync/devices", headers=other.headers).json()["data"] == []
+    refused = client.post(f"/api/sync/devices/{device}/wipe", headers=other.headers)
+    assert_error(refused, 404)
+    ordered = client.post(f"/api/sync/devices/{device}/wipe", headers=tenant.admin.headers)
+    assert ordered.status_code == 200 and ordered.json()["data"]["wipeRequestedAt"]
+    page = _pull(client, tech, device)
+    assert page["wipe"] is True and page["changes"] == []
+
+
+def test_concurrent_writers_never_slip_under_a_returned_cursor(
+    world: World, client: httpx.Client, server_url: str
+) -> None:
+    """Guarantee 1: comments committed while replicas pull all reach every replica.
+    A change that committed at or below a cursor already handed out would be missed
+    for good; writers and pullers run at once to give it every chance."""
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    tickets = [new_ticket(client, agent, assigneeId=str(tech.id)) for _ in range(3)]
+    written: list[str] = []
+    done = threading.Event()
+
+    def write(ticket: dict[str, Any]) -> None:
+        with httpx.Client(base_url=server_url, timeout=30) as own:
+            for i in range(15):
+                response = own.post(
+                    f"/api/tickets/{ticket['id']}/comments",
+                    json={"body": f"step {i}"},
+                    headers=agent.headers,
+                )
+                assert response.status_code == 201, response.text
+                written.append(response.json()["data"]["id"])
+
+    def replicate(device: uuid.UUID, seen: set[str]) -> None:
+        cursor = None
+        with httpx.Client(base_url=server_url, timeout=30) as own:
+            while True:
+                finishing = done.is_set()
+                while True:
+                    page = _pull(own, tech, device, cursor)
+                    for change in page["changes"]:
+                        if change["table"] == "ticket_comments":
+                            seen.update(row["id"] for row in change["rows"])
+                    cursor = page["cursor"]
+                    if not page["hasMore"]:
+                        break
+                if finishing:
+                    return
+
+    replicas = [(uuid7(), set[str]()) for _ in range(2)]
+    pullers = [threading.Thread(target=replicate, args=r) for r in replicas]
+    writers = [threading.Thread(target=write, args=(t,)) for t in tickets]
+    for thread in pullers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    for thread in pullers:
+        thread.join()
+    assert len(written) == 45
+    for _, seen in replicas:
+        assert set(written) <= seen, f"{len(set(written) - seen)} comments never reached a replica"
+
+
+def test_sync_pages_travel_compressed(world: World, client: httpx.Client) -> None:
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    for i in range(6):
+        new_ticket(client, agent, title=f"Chromebook cart {i}: three screens cracked")
+    body = {"protocolVersion": 1, "deviceId": str(uuid7())}
+    response = client.post(
+        "/api/sync/pull", json=body, headers={**agent.headers, "Accept-Encoding": "gzip"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.num_bytes_downloaded * 3 < len(response.content)
+    plain = client.get("/api/tickets", headers={**agent.headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers, "only sync answers are compressed"

@@ -18,6 +18,7 @@ the caller can see, every part used on it is listed, whatever its department.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 from sqlalchemy import Select, func, select, update
@@ -108,6 +109,8 @@ def add_part(
     scope: service.PartScope,
     ticket: Ticket,
     data: TicketPartCreate,
+    movement_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
 ) -> StockMovement:
     _refuse_if_closed(ticket)
     part = service.get_part(session, scope, data.part_id)
@@ -123,6 +126,8 @@ def add_part(
         ticket_id=ticket.id,
         asset_id=data.asset_id,
         note=data.note,
+        movement_id=movement_id,
+        occurred_at=occurred_at,
     )
     _add_cost(session, ticket, data.quantity * (movement.unit_cost_cents or 0))
     details: dict[str, Any] = {
@@ -148,6 +153,8 @@ def return_part(
     ticket: Ticket,
     movement_id: uuid.UUID,
     data: TicketPartReturn,
+    return_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
 ) -> StockMovement:
     # The organization's change counter first (as every write takes it), so the check
     # of what is left to return and the return itself cannot interleave with another.
@@ -185,6 +192,8 @@ def return_part(
         returns_movement_id=consumption.id,
         unit_cost_cents=consumption.unit_cost_cents,
         note=data.note,
+        movement_id=return_id,
+        occurred_at=occurred_at,
     )
     _add_cost(session, ticket, -data.quantity * (consumption.unit_cost_cents or 0))
     details: dict[str, Any] = {

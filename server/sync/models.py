@@ -6,10 +6,27 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, event, inspect
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from server.core.db import Base, IdMixin, ReplicatedMixin, TenantMixin, utcnow
+from server.core.db import (
+    Base,
+    IdMixin,
+    JSONType,
+    ReplicatedMixin,
+    TenantMixin,
+    TimestampMixin,
+    utcnow,
+)
 from server.tickets.models import Ticket
 
 
@@ -29,8 +46,56 @@ class SyncDevice(TenantMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the last mutation sequence number applied (push)
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the device's clock minus the server's at its last push (never used to merge)
+    clock_skew_seconds: Mapped[int | None] = mapped_column(Integer)
     wipe_requested_at: Mapped[datetime | None]
     wiped_at: Mapped[datetime | None]
+
+
+class SyncMutation(TenantMixin, Base):
+    """A mutation the server judged, kept so a replay gets the same verdict and no
+    second effect (docs/sync-protocol.md, guarantee 4)."""
+
+    __tablename__ = "sync_mutations"
+    __table_args__ = (UniqueConstraint("device_id", "seq", name="uq_sync_mutations_device_seq"),)
+
+    #: the client's id of the mutation
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sync_devices.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str] = mapped_column(String(16))
+    #: the stored answer: code, message, conflicts, the rows it touched
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: when the device says it happened, and when the server judged it
+    happened_at: Mapped[datetime | None]
+    judged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncConflict(IdMixin, TimestampMixin, ReplicatedMixin, Base):
+    """A field that a technician and someone else both changed: the server kept its
+    value; the conflict waits for a person to keep one side or edit."""
+
+    __tablename__ = "sync_conflicts"
+    __change_parent__ = "ticket_id"
+    __extra_table_args__ = (Index("ix_sync_conflicts_ticket", "ticket_id"),)
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(40))
+    base: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    mine: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    server: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("sync_devices.id", ondelete="SET NULL")
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    mutation_id: Mapped[uuid.UUID | None] = mapped_column()
+    resolved_at: Mapped[datetime | None]
+    #: mine, server or value
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    resolved_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class SyncScopeExit(IdMixin, ReplicatedMixin, Base):

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
 
 from server.auth.deps import RequestContext, access
 from server.core.db import utcnow
+from server.core.listing import ListQuery, apply_sort, paginate
 from server.core.routing import ERROR, api_router
-from server.core.schemas import DataResponse
+from server.core.schemas import DataResponse, ListResponse
+from server.sync import push as push_service
 from server.sync import service, wire
+from server.sync.models import SyncConflict, SyncDevice
 from server.sync.schemas import (
+    ConflictOut,
+    DeviceOut,
     HydrateOut,
     HydrateRequest,
+    MutationResult,
     PullOut,
     PullRequest,
+    PushOut,
+    PushRequest,
     ScopeIds,
     TableIds,
     TableRows,
@@ -25,8 +36,13 @@ SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
     426: {**ERROR, "description": "UPGRADE_REQUIRED: this app's protocol is not supported"},
 }
 
-# Every signed-in person may keep a replica of what they may see.
+# Every signed-in person may keep a replica of what they may see (pull reads; push
+# writes, each edit then checked as the API checks it).
 Syncer = Annotated[RequestContext, access("sync:read")]
+Pusher = Annotated[RequestContext, access("sync:write")]
+Wiper = Annotated[RequestContext, access("sync:write")]
+CONFLICT_SORT = {"createdAt": SyncConflict.created_at, "field": SyncConflict.field}
+DEVICE_SORT = {"lastSeenAt": SyncDevice.last_seen_at, "createdAt": SyncDevice.created_at}
 
 
 def _changes(page: service.Page) -> list[TableRows]:
@@ -74,3 +90,66 @@ def hydrate(ctx: Syncer, body: HydrateRequest) -> DataResponse[HydrateOut]:
         ctx.session, ctx.caller, device_id=body.device_id, ticket_ids=body.ticket_ids
     )
     return DataResponse(data=HydrateOut(changes=_changes(page)))
+
+
+@router.post("/push", responses=SYNC_ERRORS, summary="Queued edits of a replica, each judged once.")
+def push(ctx: Pusher, body: PushRequest) -> DataResponse[PushOut]:
+    service.check_protocol(body.protocol_version)
+    result = push_service.push(
+        ctx.session,
+        ctx.caller,
+        device_id=body.device_id,
+        sent_at=body.sent_at,
+        mutations=[m.model_dump() for m in body.mutations],
+        client=ctx.request.headers.get("user-agent", ""),
+    )
+    return DataResponse(
+        data=PushOut(
+            last_sequence=result.last_sequence,
+            results=[MutationResult.model_validate(r) for r in result.results],
+        )
+    )
+
+
+@router.get("/conflicts", summary="Edits that met another change of the same field.")
+def list_conflicts(
+    ctx: Syncer,
+    params: ListQuery,
+    status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
+) -> ListResponse[ConflictOut]:
+    stmt = service.query_conflicts(ctx.caller, status=status)
+    stmt = apply_sort(stmt, params.sort, CONFLICT_SORT, [SyncConflict.created_at], SyncConflict.id)
+    rows, pagination = paginate(ctx.session, stmt, params, scalars=False)
+    return ListResponse(
+        data=[_conflict_out(conflict, number) for conflict, number in rows],
+        pagination=pagination,
+    )
+
+
+def _conflict_out(conflict: SyncConflict, number: str) -> ConflictOut:
+    fields = {
+        name: getattr(conflict, name)
+        for name in ConflictOut.model_fields
+        if name != "ticket_number"
+    }
+    return ConflictOut.model_validate({**fields, "ticket_number": number})
+
+
+@router.get("/devices", summary="Replicas: your own, or everyone's for an organization admin.")
+def list_devices(ctx: Syncer, params: ListQuery) -> ListResponse[DeviceOut]:
+    stmt = apply_sort(
+        service.query_devices(ctx.caller),
+        params.sort,
+        DEVICE_SORT,
+        [SyncDevice.last_seen_at.desc()],
+        SyncDevice.id,
+    )
+    rows, pagination = paginate(ctx.session, stmt, params)
+    return ListResponse(data=[DeviceOut.model_validate(d) for d in rows], pagination=pagination)
+
+
+@router.post("/devices/{id}/wipe", summary="Order a remote wipe of a replica at its next sync.")
+def wipe_device(ctx: Wiper, id: uuid.UUID) -> DataResponse[DeviceOut]:
+    return DataResponse(
+        data=DeviceOut.model_validate(service.order_wipe(ctx.session, ctx.caller, id))
+    )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from server.core.schemas import ApiInput, ApiModel
 
@@ -54,3 +56,63 @@ class PullOut(ApiModel):
 
 class HydrateOut(ApiModel):
     changes: list[TableRows]
+
+
+class MutationIn(BaseModel):
+    """One queued edit: its id, sequence and kind, and the kind's own fields
+    (docs/sync-protocol.md, "Mutation kinds"), which the server checks per kind."""
+
+    model_config = ConfigDict(extra="allow", alias_generator=to_camel, populate_by_name=True)
+
+    id: uuid.UUID
+    seq: int = Field(ge=1, le=2**62)
+    kind: str = Field(min_length=1, max_length=40)
+    #: when it happened on the device (kept for the timeline; never used to merge)
+    at: datetime | None = None
+
+
+class PushRequest(SyncRequest):
+    sent_at: datetime | None = None
+    mutations: list[MutationIn] = Field(min_length=1, max_length=100)
+
+
+class MutationResult(ApiModel):
+    id: str
+    seq: int
+    verdict: Literal["applied", "merged", "conflict", "rejected"]
+    code: str | None = None
+    message: str | None = None
+    conflicts: list[dict[str, Any]] = Field(default_factory=list)
+    rows: list[TableRows] = Field(default_factory=list)
+
+
+class PushOut(ApiModel):
+    last_sequence: int
+    results: list[MutationResult]
+
+
+class ConflictOut(ApiModel):
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    ticket_number: str
+    field: str
+    base: Any
+    mine: Any
+    server: Any
+    device_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    created_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class DeviceOut(ApiModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    client: str
+    created_at: datetime
+    last_seen_at: datetime
+    last_sequence: int
+    clock_skew_seconds: int | None
+    wipe_requested_at: datetime | None
+    wiped_at: datetime | None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, false, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,18 +26,18 @@ from common.errors import ErrorCode
 from common.workflow import StatusCategory
 from server.assets.models import AssetStatusLabel, AssetType, TicketAsset
 from server.core.db import utcnow
-from server.core.errors import ApiError, ValidationFailed
+from server.core.errors import ApiError, NotFound, ValidationFailed
 from server.core.tenancy import Caller, current_change_position
 from server.inventory.models import Part, StockLocation, StockMovement
 from server.organizations.models import Department
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
 from server.sync import wire
-from server.sync.models import SyncDevice, SyncScopeExit
+from server.sync.models import SyncConflict, SyncDevice, SyncScopeExit
 from server.teams import service as teams
 from server.teams.models import Team, TeamMember
 from server.tickets.models import Ticket, TicketAttachment, TicketComment, TicketEvent, TicketLink
-from server.tickets.visibility import STAFF_ONLY_EVENTS, is_desk
+from server.tickets.visibility import STAFF_ONLY_EVENTS, is_desk, visible_filter
 from server.users.models import User
 
 PROTOCOL_VERSIONS = range(1, 2)
@@ -70,7 +70,14 @@ STAFF_LOOKUPS: tuple[Table, ...] = tuple(
 #: the rows that travel with their ticket
 TICKET_CHILDREN: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
-    for model in (TicketComment, TicketEvent, TicketAttachment, TicketLink, TicketAsset)
+    for model in (
+        TicketComment,
+        TicketEvent,
+        TicketAttachment,
+        TicketLink,
+        TicketAsset,
+        SyncConflict,
+    )
 )
 STAFF_TICKET_CHILDREN: tuple[Table, ...] = (cast(Table, StockMovement.__table__),)
 TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
@@ -167,6 +174,11 @@ def device_for(session: Session, caller: Caller, device_id: uuid.UUID, client: s
     """The caller's device, registered at its first contact. A device id is one
     user's: another account's id is refused (and another organization's looks the
     same: already in use)."""
+    if caller.organization_id is None:
+        raise ValidationFailed(
+            "A replica holds one organization's data: name it with organizationId",
+            details={"field": "organizationId"},
+        )
     device = session.get(SyncDevice, device_id)
     if device is None:
         device = SyncDevice(id=device_id, user_id=caller.user_id, client=client[:200])
@@ -253,6 +265,8 @@ def _children_filter(table: Table, scope: Scope) -> ColumnElement[bool]:
     c = table.c
     if table.name in ("ticket_comments", "ticket_attachments"):
         return c.is_internal.is_(False)
+    if table.name == "sync_conflicts":
+        return c.user_id == scope.caller.user_id
     if table.name == "ticket_events":
         return and_(c.is_internal.is_(False), c.kind.not_in(sorted(STAFF_ONLY_EVENTS)))
     return true()
@@ -424,6 +438,10 @@ def hydrate(
 ) -> Page:
     """The named tickets the caller's scope holds, each with every child row."""
     device_for(session, caller, device_id, "")
+    return hydrate_page(session, caller, ticket_ids)
+
+
+def hydrate_page(session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUID]) -> Page:
     scope = Scope.of(session, caller)
     t = TICKETS.c
     records = list(
@@ -441,3 +459,44 @@ def hydrate(
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(records))
     _children(session, scope, [r["id"] for r in records], None, page)
     return page
+
+
+# --- conflicts and devices ----------------------------------------------------------
+
+
+def query_conflicts(caller: Caller, *, status: str) -> Select[Any]:
+    """Conflicts on tickets the caller may see: staff see all of those, others their
+    own. ``status``: open, resolved or all."""
+    stmt: Select[Any] = cast(
+        Select[Any],
+        select(SyncConflict, Ticket.number)
+        .join(Ticket, Ticket.id == SyncConflict.ticket_id)
+        .where(visible_filter(caller)),
+    )
+    if not caller.role.is_staff:
+        stmt = stmt.where(SyncConflict.user_id == caller.user_id)
+    if status == "open":
+        stmt = stmt.where(SyncConflict.resolved_at.is_(None))
+    elif status == "resolved":
+        stmt = stmt.where(SyncConflict.resolved_at.is_not(None))
+    return stmt
+
+
+def query_devices(caller: Caller) -> Select[Any]:
+    """The caller's replicas; an organization admin sees everyone's."""
+    stmt = select(SyncDevice)
+    if caller.role not in (Role.ORG_ADMIN, Role.SUPER_ADMIN):
+        stmt = stmt.where(SyncDevice.user_id == caller.user_id)
+    return stmt
+
+
+def order_wipe(session: Session, caller: Caller, device_id: uuid.UUID) -> SyncDevice:
+    """Order a remote wipe: the device deletes its replica and sign-in at its next
+    contact. A user may wipe their own devices; an organization admin any."""
+    device = session.scalar(query_devices(caller).where(SyncDevice.id == device_id))
+    if device is None:
+        raise NotFound("Device")
+    if device.wipe_requested_at is None:
+        device.wipe_requested_at = utcnow()
+    session.flush()
+    return device

@@ -57,7 +57,7 @@ class Projection:
             row = {}
             for column, key in zip(self.columns, self.keys, strict=True):
                 value = record[column.name]
-                row[key] = None if column.name in self.hidden else _plain(value)
+                row[key] = None if column.name in self.hidden else plain(value)
             out.append(row)
         return out
 
@@ -81,7 +81,8 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A column value as the wire carries it."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, uuid.UUID):
@@ -95,7 +96,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value

@@ -229,7 +229,12 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
 
 
 def create(
-    session: Session, caller: Caller, *, organization_id: uuid.UUID, data: TicketCreate
+    session: Session,
+    caller: Caller,
+    *,
+    organization_id: uuid.UUID,
+    data: TicketCreate,
+    ticket_id: uuid.UUID | None = None,
 ) -> Ticket:
     """File a ticket: number, routing, SLA deadlines, history and notifications.
 
@@ -238,11 +243,15 @@ def create(
     change-position allocation, instead of a flush before every lookup.
     """
     with session.no_autoflush:
-        return _create(session, caller, organization_id, data)
+        return _create(session, caller, organization_id, data, ticket_id)
 
 
 def _create(
-    session: Session, caller: Caller, organization_id: uuid.UUID, data: TicketCreate
+    session: Session,
+    caller: Caller,
+    organization_id: uuid.UUID,
+    data: TicketCreate,
+    ticket_id: uuid.UUID | None,
 ) -> Ticket:
     now = utcnow()
     values = data.model_dump(exclude={"organization_id", "asset_ids"})
@@ -268,6 +277,8 @@ def _create(
 
     ticket_type = TicketType(data.ticket_type)
     ticket = Ticket(
+        # a ticket made offline keeps the id its replica gave it (sync)
+        **({"id": ticket_id} if ticket_id is not None else {}),
         organization_id=organization_id,
         number=next_number(session, organization_id, ticket_type),
         ticket_type=ticket_type.value,
@@ -807,6 +818,7 @@ def add_comment(
     body: str,
     internal: bool,
     minutes_worked: int = 0,
+    comment_id: uuid.UUID | None = None,
 ) -> TicketComment:
     if internal and not sees_internal(caller):
         raise PermissionDenied("Only staff can write internal notes")
@@ -815,6 +827,7 @@ def add_comment(
     _refuse_if_closed(ticket)
     mentioned = _mentions(session, body, staff_only=internal)
     comment = TicketComment(
+        **({"id": comment_id} if comment_id is not None else {}),
         organization_id=ticket.organization_id,
         ticket_id=ticket.id,
         author_id=caller.user_id,

@@ -1,5 +1,6 @@
 """Sync rows for the organization being built: a replica device for the admin and
-the technician (sync_devices), and a ticket that left the technician's scope
+the technician (sync_devices), a judged edit that met another change
+(sync_mutations, sync_conflicts), and a ticket that left the technician's scope
 (sync_scope_exits)."""
 
 from __future__ import annotations
@@ -19,6 +20,36 @@ def seed(domain: DomainSeed) -> None:
             )
         )
     ticket = domain.made["tickets"][0]
+    tech_device = str(uuid7())
+    # assigned to the technician, who edits the title from a stale copy: a conflict
+    domain.ok(
+        client.patch(
+            f"/api/tickets/{ticket['id']}/assign",
+            json={"assigneeId": domain.users["technician"]["id"]},
+            headers=domain.admin,
+        )
+    )
+    pushed = domain.ok(
+        client.post(
+            "/api/sync/push",
+            json={
+                "protocolVersion": 1,
+                "deviceId": tech_device,
+                "mutations": [
+                    {
+                        "id": str(uuid7()),
+                        "seq": 1,
+                        "kind": "ticket.update",
+                        "ticketId": ticket["id"],
+                        "base": {"title": "an older title"},
+                        "changes": {"title": f"{domain.marker} retitled offline"},
+                    }
+                ],
+            },
+            headers=domain.callers["technician"],
+        )
+    )
+    assert pushed["results"][0]["verdict"] == "conflict", pushed
     for assignee in (domain.users["technician"]["id"], domain.users["agent"]["id"]):
         domain.ok(
             client.patch(
