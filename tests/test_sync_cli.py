@@ -164,7 +164,11 @@ def test_ticket_set_offline_is_queued_then_synced(
     server = client.get(f"/api/tickets/{ticket['id']}", headers=agent.headers).json()["data"]
     assert (server["priority"], server["title"]) == ("high", "Lamp, room 204")
     comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers)
-    assert [c["body"] for c in comments.json()["data"]] == ["Lamp replaced", "Tested: works"]
+    assert [c["body"] for c in comments.json()["data"]] == [
+        "Lamp on order",
+        "Lamp replaced",
+        "Tested: works",
+    ]
 
 
 def test_usage_and_sign_in_errors_have_their_exit_codes(
@@ -173,7 +177,7 @@ def test_usage_and_sign_in_errors_have_their_exit_codes(
     done = cli("tickets", server=server_url)
     assert done.returncode == EXIT_NOT_SIGNED_IN
     assert "not signed in" in done.stderr and "resolve-sync login" in done.stderr
-    _, tech, tickets = _setup(world, client)
+    agent, tech, tickets = _setup(world, client)
     cli.ok(
         "login", "--email", tech.email, "--password-stdin", stdin=PASSWORD + "\n", server=server_url
     )
@@ -186,6 +190,23 @@ def test_usage_and_sign_in_errors_have_their_exit_codes(
     assert missing.returncode == 1 and "not in the replica" in missing.stderr
     refused = cli("ticket", "set", tickets[0]["id"], "status=closed")
     assert refused.returncode == 1, refused.stderr
+
+    # someone changes the priority while this laptop changes it too: a conflict
+    changed = client.patch(
+        f"/api/tickets/{tickets[1]['id']}", json={"priority": "critical"}, headers=agent.headers
+    )
+    assert changed.status_code == 200, changed.text
+    out = cli.ok("ticket", "set", tickets[1]["number"], "priority=low", "--sync")
+    assert "1 in conflict" in out and "priority" in out
+    (conflict,) = cli.json("conflicts")["conflicts"]
+    assert (conflict["field"], conflict["mine"], conflict["server"]) == (
+        "priority",
+        "low",
+        "critical",
+    )
+    out = cli.ok("resolve", conflict["id"], "--keep", "server", "--sync")
+    assert "keeping server" in out and "Synced" in out
+    assert cli.ok("conflicts") == "No conflicts or rejected changes.\n"
 
     out = cli.ok("logout")
     assert "Signed out" in out

@@ -406,3 +406,40 @@ def test_a_rejected_mutation_does_not_block_the_next(
     assert _server_comments(client, agent, other["id"]) == ["Cable replaced"]
     shown = laptop.replica.row("tickets", closing["id"])
     assert shown is not None and shown.data["status"] == "cancelled"
+
+
+def test_a_conflict_is_kept_for_the_user_and_resolving_it_reaches_the_server(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(
+        client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id), priority="medium"
+    )
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    laptop.replica.update_ticket(ticket["id"], {"priority": "high", "title": "Lamp, room 204"})
+    changed = client.patch(
+        f"/api/tickets/{ticket['id']}", json={"priority": "critical"}, headers=agent.headers
+    )
+    assert changed.status_code == 200, changed.text
+
+    report = laptop.engine.sync()
+    assert report.ok, report.errors
+    assert (report.pushed, report.conflicts) == (1, 1)
+    assert "priority" in report.rejections[0]
+    shown = laptop.replica.row("tickets", ticket["id"])
+    assert shown is not None
+    assert (shown.data["priority"], shown.data["title"]) == ("critical", "Lamp, room 204")
+    (conflict,) = [
+        r for r in laptop.replica.rows("sync_conflicts") if r.data.get("resolvedAt") is None
+    ]
+    assert (conflict.data["field"], conflict.data["mine"]) == ("priority", "high")
+    assert laptop.replica.status().open_conflicts == 1
+
+    laptop.replica.resolve_conflict(conflict.id, "mine")
+    report = laptop.engine.sync()
+    assert report.ok and report.pushed == 1 and report.conflicts == 0, report
+    assert _server_ticket(client, agent, ticket["id"])["priority"] == "high"
+    assert laptop.replica.status().open_conflicts == 0
+    shown = laptop.replica.row("tickets", ticket["id"])
+    assert shown is not None and shown.data["priority"] == "high" and not shown.pending
