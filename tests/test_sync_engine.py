@@ -443,3 +443,103 @@ def test_a_conflict_is_kept_for_the_user_and_resolving_it_reaches_the_server(
     assert laptop.replica.status().open_conflicts == 0
     shown = laptop.replica.row("tickets", ticket["id"])
     assert shown is not None and shown.data["priority"] == "high" and not shown.pending
+
+
+def test_a_cancelled_sync_leaves_a_consistent_replica_and_the_next_one_carries_on(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    tickets = [
+        new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+        for _ in range(3)
+    ]
+    laptop = laptops(tech)
+    laptop.engine.pull_limit = 1
+    asked = 0
+
+    def cancelled() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 1  # stop after the first page
+
+    report = laptop.engine.sync(cancelled=cancelled)
+    assert report.outcome is Outcome.CANCELLED and report.pages == 1
+    assert len(laptop.replica.tickets()) == 1
+    assert laptop.replica.cursor is not None
+
+    report = laptop.engine.sync()
+    assert report.ok and report.pages == 2, report
+    assert {r.id for r in laptop.replica.tickets()} == {t["id"] for t in tickets}
+
+
+def test_more_than_one_push_batch_goes_in_order(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    for i in range(wire.MAX_PUSH + 3):
+        laptop.replica.add_comment(ticket["id"], f"Note {i}")
+    seen: list[tuple[str, int, int | None]] = []
+    report = laptop.engine.sync(progress=lambda *a: seen.append(a))
+    assert report.ok, report.errors
+    assert report.pushed == report.applied == wire.MAX_PUSH + 3
+    assert [a for a in seen if a[0] == "push"] == [
+        ("push", wire.MAX_PUSH, wire.MAX_PUSH + 3),
+        ("push", wire.MAX_PUSH + 3, wire.MAX_PUSH + 3),
+    ]
+    bodies = _server_comments(client, agent, ticket["id"])
+    assert bodies[:3] == ["Note 0", "Note 1", "Note 2"] and len(bodies) == wire.MAX_PUSH + 3
+
+
+def test_a_busy_server_delays_the_outbox_as_retry_after_says(tmp_path: Path) -> None:
+    """No real server answers 429 on demand here: a transport stands in for one."""
+    calls: list[str] = []
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path == "/api/auth/refresh":
+            return httpx.Response(
+                200, json={"data": {"accessToken": "a", "refreshToken": "r2", "expiresIn": 900}}
+            )
+        body = {
+            "error": {
+                "code": "RATE_LIMIT_EXCEEDED",
+                "message": "Slow down",
+                "details": {"retryAfter": 120},
+                "requestId": "x",
+            }
+        }
+        return httpx.Response(429, json=body, headers={"Retry-After": "120"})
+
+    client = ApiClient("http://sync.test", transport=httpx.MockTransport(busy))
+    client.resume("r1")
+    path = tmp_path / "replica.sqlite3"
+    with Replica.open(path, server_url="http://sync.test", user_id="u1") as replica:
+        ticket = {
+            "id": "t1",
+            "changePosition": 1,
+            "deletedAt": None,
+            "title": "Lamp",
+            "status": "in_progress",
+            "commentCount": 0,
+        }
+        replica.apply_page(
+            {"cursor": "p1", "hasMore": False, "changes": [{"table": "tickets", "rows": [ticket]}]}
+        )
+        replica.add_comment("t1", "On my way")
+        engine = SyncEngine(replica, client)
+        before = time.time()
+        report = engine.sync()
+        assert report.outcome is Outcome.SERVER_BUSY
+        assert "slow down" in report.errors[0]
+        assert calls == ["/api/auth/refresh", "/api/sync/push"], "no pull after a 429"
+        assert report.retry_at is not None and report.retry_at >= before + 120
+        (pending,) = replica.outbox()
+        assert pending.attempts == 1 and pending.next_attempt_at >= before + 120
+        assert engine.next_retry_at() == pytest.approx(pending.next_attempt_at)
+        calls.clear()
+        assert engine.sync().outcome is Outcome.SERVER_BUSY  # the pull, this time
+        assert calls == ["/api/sync/pull"], "the outbox waits; the pull is tried"
+    client.close()
