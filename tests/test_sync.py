@@ -580,3 +580,59 @@ def test_sync_pages_travel_compressed(world: World, client: httpx.Client) -> Non
     assert response.num_bytes_downloaded * 3 < len(response.content)
     plain = client.get("/api/tickets", headers={**agent.headers, "Accept-Encoding": "gzip"})
     assert "content-encoding" not in plain.headers, "only sync answers are compressed"
+
+
+def test_a_technician_holds_their_sites_devices_and_their_stock(
+    world: World, client: httpx.Client
+) -> None:
+    from tests.test_assets import build_campus, make_asset
+
+    campus = build_campus(client, world, slug=f"sync{uuid.uuid4().hex[:6]}")
+    admin = campus.admin
+    other_site = client.post("/api/sites", json={"name": "Elm Elementary"}, headers=admin)
+    other_building = client.post(
+        f"/api/sites/{other_site.json()['data']['id']}/buildings",
+        json={"name": "Elm Main"},
+        headers=admin,
+    ).json()["data"]
+    elm_room = client.post(
+        f"/api/buildings/{other_building['id']}/rooms", json={"number": "7"}, headers=admin
+    ).json()["data"]
+    tech = world.user(campus.tenant.id, Role.TECHNICIAN, site_id=uuid.UUID(campus.site["id"]))
+    projector = make_asset(
+        client, campus, "MPS-P101", type="Projector", roomId=campus.rooms["101"]["id"]
+    )
+    cart = make_asset(client, campus, "MPS-C102", roomId=campus.rooms["102"]["id"])
+    elsewhere = make_asset(client, campus, "ELM-0007", roomId=elm_room["id"])
+    van = client.post(
+        "/api/inventory/locations",
+        json={"name": "Priya's van", "kind": "van", "holderUserId": str(tech.id)},
+        headers=admin,
+    )
+    assert van.status_code == 201, van.text
+    part = client.post("/api/inventory/parts", json={"name": "Lamp"}, headers=admin).json()["data"]
+    stocked = client.post(
+        "/api/inventory/movements",
+        json={
+            "kind": "receive",
+            "partId": part["id"],
+            "locationId": van.json()["data"]["id"],
+            "quantity": 4,
+        },
+        headers=admin,
+    )
+    assert stocked.status_code == 201, stocked.text
+
+    device = uuid7()
+    rows, _, cursor, _ = _pull_all(client, tech, device)
+    assert set(rows["assets"]) == {projector["id"], cart["id"]}, "the home site's devices only"
+    (level,) = rows["stock_levels"].values()
+    assert (level["partId"], level["quantity"]) == (part["id"], 4)
+
+    moved = client.patch(
+        f"/api/assets/{cart['id']}", json={"roomId": elm_room["id"]}, headers=admin
+    )
+    assert moved.status_code == 200, moved.text
+    rows, removed, _, _ = _pull_all(client, tech, device, cursor)
+    assert removed.get("assets") == {cart["id"]}, "a device moved to another school leaves"
+    assert elsewhere["id"] not in rows.get("assets", {})

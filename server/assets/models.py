@@ -98,6 +98,8 @@ class Asset(IdMixin, TimestampMixin, ReplicatedMixin, Base):
         Index("ix_assets_org_status", "organization_id", "status_label_id"),
         Index("ix_assets_org_warranty", "organization_id", "warranty_end"),
         Index("ix_assets_org_site", "organization_id", "site_id"),
+        # sync: a site's assets changed above a replica's cursor
+        Index("ix_assets_sync_site", "site_id", "change_position"),
         # covers the list's count of live rows (tenant + tombstone criteria)
         Index("ix_assets_org_live", "organization_id", "deleted_at"),
     )

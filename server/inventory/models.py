@@ -127,6 +127,8 @@ class StockLevel(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     __extra_table_args__ = (
         Index("uq_stock_levels_pair", "part_id", "location_id", unique=True),
         Index("ix_stock_levels_location", "location_id", "part_id"),
+        # sync: stock at a replica's locations changed above its cursor
+        Index("ix_stock_levels_sync_location", "location_id", "change_position"),
     )
 
     part_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parts.id", ondelete="CASCADE"))

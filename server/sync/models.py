@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from server.assets.models import Asset
 from server.core.db import (
     Base,
     IdMixin,
@@ -42,6 +43,8 @@ class SyncDevice(TenantMixin, Base):
     client: Mapped[str] = mapped_column(String(200), default="")
     #: the role the replica's scope was last computed for: a change resends the scope
     scope_role: Mapped[str | None] = mapped_column(String(32))
+    #: the home site whose assets the replica holds: a change swaps them
+    scope_site_id: Mapped[uuid.UUID | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the last mutation sequence number applied (push)
@@ -99,8 +102,9 @@ class SyncConflict(IdMixin, TimestampMixin, ReplicatedMixin, Base):
 
 
 class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
-    """A ticket left someone's scope: its assignee, team or requester changed away
-    from ``principal_id`` (a user or a team) at ``change_position``. Pulls of that
+    """A row left someone's scope at ``change_position``: a ticket whose assignee,
+    team or requester changed away from ``principal_id`` (a user or a team), or an
+    asset that moved out of a site (``principal_id`` is the site). Pulls of that
     principal's replicas read these above their cursor and send removals."""
 
     __tablename__ = "sync_scope_exits"
@@ -109,7 +113,10 @@ class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
     )
 
     principal_id: Mapped[uuid.UUID] = mapped_column()
-    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE")
+    )
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
 
 
 #: the ticket columns that put a ticket in someone's scope (see server.sync.scope)
@@ -120,18 +127,21 @@ def _log_scope_exits(session: Session, _context: Any, _instances: Any) -> None:
     """When a ticket's assignee, team, requester or filer changes, log an exit for
     the one it left, in the same flush (and so the same transaction) as the change."""
     for obj in list(session.dirty):
-        if not isinstance(obj, Ticket):
+        columns: tuple[str, ...]
+        if isinstance(obj, Ticket):
+            columns, key = SCOPE_COLUMNS, "ticket_id"
+        elif isinstance(obj, Asset):
+            columns, key = ("site_id",), "asset_id"
+        else:
             continue
         state = inspect(obj)
-        for name in SCOPE_COLUMNS:
+        for name in columns:
             history = state.attrs[name].history
             for old in history.deleted or ():
                 if old is not None and old not in (history.added or ()):
                     session.add(
                         SyncScopeExit(
-                            organization_id=obj.organization_id,
-                            principal_id=old,
-                            ticket_id=obj.id,
+                            organization_id=obj.organization_id, principal_id=old, **{key: obj.id}
                         )
                     )
 

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from common.enums import Role
 from common.errors import ErrorCode
 from common.workflow import StatusCategory
-from server.assets.models import AssetStatusLabel, AssetType, TicketAsset
+from server.assets.models import Asset, AssetStatusLabel, AssetType, TicketAsset
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound, ValidationFailed
 from server.core.tenancy import Caller, current_change_position
-from server.inventory.models import Part, StockLocation, StockMovement
+from server.inventory.models import Part, StockLevel, StockLocation, StockMovement
 from server.organizations.models import Department
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
@@ -81,10 +81,17 @@ TICKET_CHILDREN: tuple[Table, ...] = tuple(
 )
 STAFF_TICKET_CHILDREN: tuple[Table, ...] = (cast(Table, StockMovement.__table__),)
 TICKETS: Table = Ticket.__table__  # type: ignore[assignment]
+ASSETS: Table = cast(Table, Asset.__table__)
+STOCK_LEVELS: Table = cast(Table, StockLevel.__table__)
+#: assets are small rows without children: a page carries this many per ticket
+ASSETS_PER_TICKET = 5
 
 _CURSOR = re.compile(
-    r"^p(?P<since>\d{1,18}|n)(?:-(?P<target>\d{1,18})-(?P<after>\d{1,18})-(?P<id>[0-9a-f]{32}))?$"
+    r"^p(?P<since>\d{1,18}|n)"
+    r"(?:-(?P<target>\d{1,18})-(?P<stage>[ta])(?P<after>\d{1,18})-(?P<id>[0-9a-f]{32}))?$"
 )
+#: the paged stages of a pull, in order: the scope's tickets, then its site's assets
+STAGES = ("t", "a")
 
 
 class ResyncRequired(ApiError):
@@ -100,11 +107,13 @@ class UpgradeRequired(ApiError):
 @dataclass(frozen=True)
 class Cursor:
     """Where a replica stands: every change of its scope at or below ``since`` is in
-    it. While a pull is paged, ``target`` is the position the pull will end at and
-    (``after_position``, ``after_id``) the last ticket sent."""
+    it. While a pull is paged, ``target`` is the position the pull will end at,
+    ``stage`` the table being paged (tickets, then assets) and (``after_position``,
+    ``after_id``) the last row of it sent."""
 
     since: int | None
     target: int | None = None
+    stage: str = "t"
     after_position: int = 0
     after_id: uuid.UUID | None = None
 
@@ -122,18 +131,30 @@ class Cursor:
             if since is None:
                 raise ValidationFailed("cursor is incomplete", details={"field": "cursor"})
             return cls(since)
-        return cls(since, int(match["target"]), int(match["after"]), uuid.UUID(match["id"]))
+        return cls(
+            since,
+            int(match["target"]),
+            match["stage"],
+            int(match["after"]),
+            uuid.UUID(match["id"]),
+        )
 
     @property
     def paging(self) -> bool:
         return self.target is not None
+
+    def after(self, stage: str) -> tuple[int, uuid.UUID] | None:
+        """Where paging of ``stage`` resumes; None to start it."""
+        if self.target is None or self.stage != stage or self.after_id is None:
+            return None
+        return self.after_position, self.after_id
 
     def text(self) -> str:
         since = "n" if self.since is None else str(self.since)
         if self.target is None:
             return f"p{since}"
         assert self.after_id is not None
-        return f"p{since}-{self.target}-{self.after_position}-{self.after_id.hex}"
+        return f"p{since}-{self.target}-{self.stage}{self.after_position}-{self.after_id.hex}"
 
 
 @dataclass
@@ -209,11 +230,30 @@ class Scope:
 
     caller: Caller
     team_ids: tuple[uuid.UUID, ...]
+    #: a technician's home site, whose rooms' assets the replica holds
+    site_id: uuid.UUID | None = None
+    #: the stock locations whose levels the replica holds: the user's own (van, bag)
+    #: and, for a technician, those of their home site (closets, storage)
+    location_ids: tuple[uuid.UUID, ...] = ()
 
     @classmethod
     def of(cls, session: Session, caller: Caller) -> Scope:
-        team_ids = () if is_desk(caller) else tuple(teams.team_ids_of(session, caller.user_id))
-        return cls(caller, team_ids)
+        if not caller.role.is_staff:
+            return cls(caller, ())
+        desk = is_desk(caller)
+        team_ids = () if desk else tuple(teams.team_ids_of(session, caller.user_id))
+        site_id = (
+            None if desk else session.scalar(select(User.site_id).where(User.id == caller.user_id))
+        )
+        locations = cast(Table, StockLocation.__table__)
+        loc = locations.c
+        places = [loc.holder_user_id == caller.user_id]
+        if site_id is not None:
+            places.append(loc.site_id == site_id)
+        location_ids = tuple(
+            session.execute(select(loc.id).where(_org(locations, caller), or_(*places))).scalars()
+        )
+        return cls(caller, team_ids, site_id, location_ids)
 
     @property
     def desk(self) -> bool:
@@ -225,7 +265,9 @@ class Scope:
 
     @property
     def principals(self) -> tuple[uuid.UUID, ...]:
-        return (self.caller.user_id, *self.team_ids)
+        """Whose exits concern this replica: the user, their teams and their site."""
+        site = (self.site_id,) if self.site_id is not None else ()
+        return (self.caller.user_id, *self.team_ids, *site)
 
     def holds(self) -> ColumnElement[bool]:
         """The tickets of the scope, tombstones aside (SQL over ``tickets``)."""
@@ -309,15 +351,27 @@ def pull(
     )
     if not at.paging:
         _lookups(session, scope, at.since, page)
-    last = _tickets(session, scope, at, min(limit, MAX_LIMIT), page)
+    limit = min(limit, MAX_LIMIT)
+    if at.stage == "t":
+        last = _tickets(session, scope, at, limit, page)
+        if last is not None:
+            page.has_more = True
+            page.cursor = Cursor(at.since, target, "t", *last).text()
+            return page
+    site_since = at.since if device.scope_site_id == scope.site_id else None
+    last = _site_assets(session, scope, site_since, at.after("a"), limit * ASSETS_PER_TICKET, page)
     if last is not None:
         page.has_more = True
-        page.cursor = Cursor(at.since, target, last[0], last[1]).text()
+        page.cursor = Cursor(at.since, target, "a", *last).text()
         return page
+    if site_since is None and device.scope_site_id not in (None, scope.site_id):
+        _leave_site(session, scope, device.scope_site_id, page)
+    _stock_levels(session, scope, at.since, page)
     _exits(session, scope, at.since, page)
     if at.since is not None and _scope_definition_changed(session, scope, device, at.since):
         page.scope = [str(i) for i in _scope_ids(session, scope)]
     device.scope_role = caller.role.value
+    device.scope_site_id = scope.site_id
     return page
 
 
@@ -361,6 +415,55 @@ def _tickets(
     return None
 
 
+def _site_assets(
+    session: Session,
+    scope: Scope,
+    since: int | None,
+    after: tuple[int, uuid.UUID] | None,
+    limit: int,
+    page: Page,
+) -> tuple[int, uuid.UUID] | None:
+    """One page of the home site's assets changed above ``since`` (all of them when
+    the replica has none yet); the last (position, id) sent when more follow."""
+    if scope.site_id is None:
+        return None
+    a = ASSETS.c
+    stmt = select(ASSETS).where(_org(ASSETS, scope.caller), a.site_id == scope.site_id)
+    stmt = stmt.where(a.deleted_at.is_(None) if since is None else a.change_position > since)
+    if after is not None:
+        stmt = stmt.where(tuple_(a.change_position, a.id) > tuple_(*after))
+    records = list(
+        session.execute(stmt.order_by(a.change_position, a.id).limit(limit + 1)).mappings()
+    )
+    more = len(records) > limit
+    records = records[:limit]
+    page.add("assets", wire.projection(ASSETS).rows(records))
+    if more:
+        return records[-1]["change_position"], records[-1]["id"]
+    return None
+
+
+def _leave_site(session: Session, scope: Scope, old_site: uuid.UUID, page: Page) -> None:
+    """The technician's home site changed: the old site's assets leave the replica."""
+    a = ASSETS.c
+    ids = session.execute(
+        select(a.id).where(_org(ASSETS, scope.caller), a.site_id == old_site)
+    ).scalars()
+    page.remove("assets", ids)
+
+
+def _stock_levels(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    if not scope.location_ids:
+        return
+    c = STOCK_LEVELS.c
+    stmt = select(STOCK_LEVELS).where(
+        _org(STOCK_LEVELS, scope.caller), c.location_id.in_(scope.location_ids)
+    )
+    stmt = stmt.where(c.deleted_at.is_(None) if since is None else c.change_position > since)
+    rows = session.execute(stmt.order_by(c.change_position)).mappings()
+    page.add("stock_levels", wire.projection(STOCK_LEVELS).rows(rows))
+
+
 def _children(
     session: Session,
     scope: Scope,
@@ -379,6 +482,16 @@ def _children(
         stmt = stmt.where(c.deleted_at.is_(None) if since is None else c.change_position > since)
         rows = session.execute(stmt.order_by(c.change_position)).mappings()
         page.add(table.name, wire.projection(table).rows(rows))
+    if scope.staff:  # the devices the tickets are about, as they are now
+        links = TicketAsset.__table__.c
+        a = ASSETS.c
+        linked = select(links.asset_id).where(
+            links.ticket_id.in_(ticket_ids), links.deleted_at.is_(None)
+        )
+        rows = session.execute(
+            select(ASSETS).where(_org(ASSETS, scope.caller), a.id.in_(linked))
+        ).mappings()
+        page.add("assets", wire.projection(ASSETS).rows(rows))
 
 
 def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> None:
@@ -387,20 +500,27 @@ def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> Non
     if since is None or scope.desk:
         return
     x = SyncScopeExit.__table__.c
-    left = set(
-        session.execute(
-            select(x.ticket_id).where(
-                _org(SyncScopeExit.__table__, scope.caller),  # type: ignore[arg-type]
-                x.principal_id.in_(scope.principals),
-                x.change_position > since,
-            )
-        ).scalars()
-    )
-    if not left:
-        return
-    t = TICKETS.c
-    still = set(session.execute(select(t.id).where(t.id.in_(left), scope.holds())).scalars())
-    page.remove("tickets", sorted(left - still))
+    exits = session.execute(
+        select(x.ticket_id, x.asset_id).where(
+            _org(SyncScopeExit.__table__, scope.caller),  # type: ignore[arg-type]
+            x.principal_id.in_(scope.principals),
+            x.change_position > since,
+        )
+    ).all()
+    left = {e.ticket_id for e in exits if e.ticket_id is not None}
+    if left:
+        t = TICKETS.c
+        still = set(session.execute(select(t.id).where(t.id.in_(left), scope.holds())).scalars())
+        page.remove("tickets", sorted(left - still))
+    moved = {e.asset_id for e in exits if e.asset_id is not None}
+    if moved:
+        a = ASSETS.c
+        here = set(
+            session.execute(
+                select(a.id).where(a.id.in_(moved), a.site_id == scope.site_id)
+            ).scalars()
+        )
+        page.remove("assets", sorted(moved - here))
 
 
 def _scope_definition_changed(
