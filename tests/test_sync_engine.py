@@ -543,3 +543,58 @@ def test_a_busy_server_delays_the_outbox_as_retry_after_says(tmp_path: Path) -> 
         assert engine.sync().outcome is Outcome.SERVER_BUSY  # the pull, this time
         assert calls == ["/api/sync/pull"], "the outbox waits; the pull is tried"
     client.close()
+
+
+def test_parts_used_count_once_when_the_push_answer_was_lost(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    """The server applied the part use but its answer never came back: the next pull
+    says so (``lastSequence``), so the van's stock is not lowered twice on screen."""
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    tenant_admin = agent.headers
+    van = client.post(
+        "/api/inventory/locations",
+        json={"name": "Dana's van", "kind": "van", "holderUserId": str(tech.id)},
+        headers=tenant_admin,
+    )
+    assert van.status_code == 201, van.text
+    part = client.post(
+        "/api/inventory/parts",
+        json={"name": "Projector lamp", "partNumber": "LAMP-1"},
+        headers=tenant_admin,
+    )
+    assert part.status_code == 201, part.text
+    van_id, part_id = van.json()["data"]["id"], part.json()["data"]["id"]
+    stocked = client.post(
+        "/api/inventory/movements",
+        json={"kind": "receive", "partId": part_id, "locationId": van_id, "quantity": 10},
+        headers=tenant_admin,
+    )
+    assert stocked.status_code == 201, stocked.text
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    level = laptop.replica.stock_level(part_id, van_id)
+    assert level is not None and level.data["quantity"] == 10
+
+    laptop.replica.use_part(ticket["id"], part_id, van_id, 3)
+    body = laptop.replica.push_request()
+    assert body is not None
+    lost = laptop.client.request("POST", "/api/sync/push", json=body)
+    assert [r["verdict"] for r in lost["results"]] == ["applied"]
+    (pending,) = laptop.replica.outbox()
+    # the retry is not due yet, so this sync only pulls
+    laptop.replica.record_failure([pending.seq], "answer lost", retry_after=3600)
+    report = laptop.engine.sync()
+    assert report.ok and report.pushed == 0, report
+    level = laptop.replica.stock_level(part_id, van_id)
+    assert level is not None and level.data["quantity"] == 7, "lowered once, not twice"
+
+    report = laptop.later().sync()  # the replay gets the stored verdict
+    assert report.ok and report.pushed == 1 and report.applied == 1, report
+    assert laptop.replica.outbox() == []
+    level = laptop.replica.stock_level(part_id, van_id)
+    assert level is not None and level.data["quantity"] == 7
+    stock = client.get(f"/api/inventory/parts/{part_id}", headers=tenant_admin)
+    assert stock.json()["data"]["currentStock"] == 7
+    assert len(laptop.replica.rows("stock_movements")) >= 1
