@@ -214,3 +214,43 @@ def test_usage_and_sign_in_errors_have_their_exit_codes(
     after = cli("tickets")
     assert after.returncode == EXIT_NOT_SIGNED_IN
     assert list((cli.data_dir / "replicas").glob("*.sqlite3")), "the replica is kept"
+
+
+def test_new_ticket_and_parts_used_offline_reach_the_server(
+    cli: Cli, world: World, client: httpx.Client, server_url: str
+) -> None:
+    agent, tech, tickets = _setup(world, client)
+    van = client.post(
+        "/api/inventory/locations",
+        json={"name": "Dana's van", "kind": "van", "holderUserId": str(tech.id)},
+        headers=agent.headers,
+    ).json()["data"]
+    part = client.post(
+        "/api/inventory/parts",
+        json={"name": "Projector lamp", "partNumber": "LAMP-1"},
+        headers=agent.headers,
+    ).json()["data"]
+    stocked = client.post(
+        "/api/inventory/movements",
+        json={"kind": "receive", "partId": part["id"], "locationId": van["id"], "quantity": 5},
+        headers=agent.headers,
+    )
+    assert stocked.status_code == 201, stocked.text
+    cli.ok(
+        "login", "--email", tech.email, "--password-stdin", stdin=PASSWORD + "\n", server=server_url
+    )
+    cli.ok("sync")
+
+    out = cli.ok("ticket", "new", "--title", "Smartboard pen missing", "--description", "Rm 12")
+    assert "not yet numbered" in out
+    out = cli.ok("part", "use", tickets[0]["number"], "lamp-1", "2", "--location", "Dana's van")
+    assert "2 x Projector lamp used from Dana's van" in out
+    created = [t for t in cli.json("tickets") if not t["synced"]]
+    assert [t["displayNumber"] for t in created] == ["New (not yet synced)"]
+
+    report = cli.json("sync")
+    assert report["outcome"] == "ok" and report["applied"] == 2, report
+    (made,) = [t for t in cli.json("tickets") if t["id"] == created[0]["id"]]
+    assert made["synced"] and made["number"].startswith("INC-"), made
+    stock = client.get(f"/api/inventory/parts/{part['id']}", headers=agent.headers)
+    assert stock.json()["data"]["currentStock"] == 3
