@@ -3,8 +3,10 @@ for each role; what leaves a scope; the cost of a sync with nothing new."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ from common.enums import Role
 from common.ids import uuid7
 from server.core.engine import Database
 from server.tickets.models import TicketEvent
+from sync.replica import Replica
 from tests.conftest import Account, World, assert_error
 from tests.test_query_counts import count_statements
 from tests.test_tickets import new_ticket
@@ -636,3 +639,74 @@ def test_a_technician_holds_their_sites_devices_and_their_stock(
     rows, removed, _, _ = _pull_all(client, tech, device, cursor)
     assert removed.get("assets") == {cart["id"]}, "a device moved to another school leaves"
     assert elsewhere["id"] not in rows.get("assets", {})
+
+
+def _replicate(client: httpx.Client, who: Account, path: Path) -> tuple[Replica, str]:
+    """A real replica store filled by pulling, as the client engine does."""
+    replica = Replica.open(path, server_url="http://test", user_id=str(who.id))
+    device = uuid.UUID(replica.device_id)
+    cursor = None
+    while True:
+        page = _pull(client, who, device, cursor)
+        replica.apply_page(page)
+        cursor = page["cursor"]
+        if not page["hasMore"]:
+            break
+    assert replica.hydrate_queue() == [], "a first download needs no hydration"
+    return replica, cursor
+
+
+def test_each_roles_replica_verifies_against_the_server(
+    world: World, client: httpx.Client, tmp_path: Path
+) -> None:
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    teacher = world.user(tenant.id, Role.REQUESTER)
+    for i in range(3):
+        ticket = new_ticket(
+            client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id), title=f"T{i}"
+        )
+        client.post(
+            f"/api/tickets/{ticket['id']}/internal-notes", json={"body": "n"}, headers=tech.headers
+        )
+        client.post(
+            f"/api/tickets/{ticket['id']}/comments", json={"body": "c"}, headers=tech.headers
+        )
+    new_ticket(client, agent, title="Someone else's")
+    for who in (agent, tech, teacher):
+        replica, cursor = _replicate(client, who, tmp_path / f"{who.role.value}.sqlite3")
+        answer = client.post(
+            "/api/sync/verify",
+            json={"protocolVersion": 1, "deviceId": replica.device_id, "cursor": cursor},
+            headers=who.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        data = answer.json()["data"]
+        assert data["stale"] is False
+        for table in data["tables"]:
+            count, digest = replica.verify_digest(table["table"])
+            assert (count, digest) == (table["count"], table["sha256"]), (who.role, table)
+        counts = {t["table"]: t["count"] for t in data["tables"]}
+        expected_notes = 0 if who is teacher else 3
+        assert counts["ticket_comments"] == 3 + expected_notes, who.role
+        replica.close()
+
+    # a replica that lost rows is caught, table by table
+    replica = Replica.open(tmp_path / "technician.sqlite3")
+    with sqlite3.connect(tmp_path / "technician.sqlite3") as raw:
+        raw.execute(
+            "DELETE FROM ticket_comments WHERE rowid IN (SELECT rowid FROM ticket_comments LIMIT 1)"
+        )
+    answer = client.post(
+        "/api/sync/verify",
+        json={"protocolVersion": 1, "deviceId": replica.device_id, "cursor": cursor},
+        headers=tech.headers,
+    ).json()["data"]
+    wrong = [
+        t["table"]
+        for t in answer["tables"]
+        if replica.verify_digest(t["table"]) != (t["count"], t["sha256"])
+    ]
+    assert wrong == ["ticket_comments"]
+    replica.close()

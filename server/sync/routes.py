@@ -26,8 +26,11 @@ from server.sync.schemas import (
     PushOut,
     PushRequest,
     ScopeIds,
+    TableDigestOut,
     TableIds,
     TableRows,
+    VerifyOut,
+    VerifyRequest,
 )
 
 router = api_router(prefix="/api/sync", tags=["Sync"])
@@ -90,6 +93,22 @@ def hydrate(ctx: Syncer, body: HydrateRequest) -> DataResponse[HydrateOut]:
         ctx.session, ctx.caller, device_id=body.device_id, ticket_ids=body.ticket_ids
     )
     return DataResponse(data=HydrateOut(changes=_changes(page)))
+
+
+@router.post(
+    "/verify", responses=SYNC_ERRORS, summary="Row counts and hashes a replica should match."
+)
+def verify(ctx: Syncer, body: VerifyRequest) -> DataResponse[VerifyOut]:
+    service.check_protocol(body.protocol_version)
+    stale, digests = service.verify(
+        ctx.session, ctx.caller, device_id=body.device_id, cursor=body.cursor
+    )
+    return DataResponse(
+        data=VerifyOut(
+            stale=stale,
+            tables=[TableDigestOut(table=d.table, count=d.count, sha256=d.sha256) for d in digests],
+        )
+    )
 
 
 @router.post("/push", responses=SYNC_ERRORS, summary="Queued edits of a replica, each judged once.")

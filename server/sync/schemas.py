@@ -116,3 +116,19 @@ class DeviceOut(ApiModel):
     clock_skew_seconds: int | None
     wipe_requested_at: datetime | None
     wiped_at: datetime | None
+
+
+class VerifyRequest(SyncRequest):
+    cursor: str | None = Field(default=None, max_length=120)
+
+
+class TableDigestOut(ApiModel):
+    table: str
+    count: int
+    sha256: str
+
+
+class VerifyOut(ApiModel):
+    #: the organization changed after the cursor: sync, then verify again
+    stale: bool
+    tables: list[TableDigestOut]

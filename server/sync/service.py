@@ -10,6 +10,7 @@ ticket, ``ReplicatedMixin.__change_parent__``), then the exits from the scope.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -620,3 +621,83 @@ def order_wipe(session: Session, caller: Caller, device_id: uuid.UUID) -> SyncDe
         device.wipe_requested_at = utcnow()
     session.flush()
     return device
+
+
+# --- verify ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableDigest:
+    table: str
+    count: int
+    sha256: str
+
+
+def verify(
+    session: Session, caller: Caller, *, device_id: uuid.UUID, cursor: str | None
+) -> tuple[bool, list[TableDigest]]:
+    """What the caller's replica should hold now, per table: the row count and the
+    SHA-256 of the sorted ``id:changePosition`` lines. ``stale`` when the
+    organization changed after the cursor: sync, then verify again."""
+    device_for(session, caller, device_id, "")
+    assert caller.organization_id is not None
+    at = Cursor.parse(cursor)
+    stale = at.paging or at.since != current_change_position(session, caller.organization_id)
+    scope = Scope.of(session, caller)
+    t = TICKETS.c
+    held = select(t.id).where(_org(TICKETS, caller), t.deleted_at.is_(None), scope.holds())
+    selections: list[tuple[str, Select[Any]]] = [("tickets", held)]
+    for table in TICKET_CHILDREN + (STAFF_TICKET_CHILDREN if scope.staff else ()):
+        c = table.c
+        selections.append(
+            (
+                table.name,
+                select(c.id, c.change_position).where(
+                    _org(table, caller),
+                    c.deleted_at.is_(None),
+                    c.ticket_id.in_(held),
+                    _children_filter(table, scope),
+                ),
+            )
+        )
+    for table in LOOKUPS + (STAFF_LOOKUPS if scope.staff else ()):
+        c = table.c
+        selections.append(
+            (
+                table.name,
+                select(c.id, c.change_position).where(_org(table, caller), c.deleted_at.is_(None)),
+            )
+        )
+    if scope.staff:
+        a, links = ASSETS.c, TicketAsset.__table__.c
+        linked = select(links.asset_id).where(links.ticket_id.in_(held), links.deleted_at.is_(None))
+        mine: ColumnElement[bool] = a.id.in_(linked)
+        if scope.site_id is not None:
+            mine = or_(mine, a.site_id == scope.site_id)
+        selections.append(
+            (
+                "assets",
+                select(a.id, a.change_position).where(
+                    _org(ASSETS, caller), a.deleted_at.is_(None), mine
+                ),
+            )
+        )
+        s = STOCK_LEVELS.c
+        selections.append(
+            (
+                "stock_levels",
+                select(s.id, s.change_position).where(
+                    _org(STOCK_LEVELS, caller),
+                    s.deleted_at.is_(None),
+                    s.location_id.in_(scope.location_ids),
+                ),
+            )
+        )
+    digests = []
+    for name, stmt in selections:
+        if name == "tickets":
+            stmt = select(t.id, t.change_position).where(t.id.in_(held))
+        lines = sorted(f"{row[0]}:{row[1]}\n" for row in session.execute(stmt))
+        digest = hashlib.sha256("".join(lines).encode()).hexdigest()
+        digests.append(TableDigest(name, len(lines), digest))
+    return stale, digests
