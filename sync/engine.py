@@ -191,12 +191,15 @@ class SyncEngine:
         *,
         on_wipe: Callable[[], None] | None = None,
         pull_limit: int = PULL_LIMIT,
+        push_limit: int = MAX_PUSH,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.replica = replica
         self.client = client
         self.on_wipe = on_wipe
         self.pull_limit = pull_limit
+        #: mutations per push (the protocol's maximum, 100)
+        self.push_limit = min(push_limit, MAX_PUSH)
         self.clock = clock
         self._lock = threading.Lock()
         #: consecutive syncs that got no answer (for the retry of a sync with no outbox)
@@ -311,7 +314,7 @@ class SyncEngine:
     def _push_request(self) -> dict[str, Any] | None:
         now = self.clock()
         mutations = self.replica.pending_mutations(
-            MAX_PUSH, now=math.inf if self._retry_now else now
+            self.push_limit, now=math.inf if self._retry_now else now
         )
         if not mutations:
             return None
