@@ -136,7 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         "changes are kept for the next sign-in).",
     )
 
-    command(commands, "sync", "Send queued changes, then download what changed.", json_out=True)
+    sync_ = command(
+        commands, "sync", "Send queued changes, then download what changed.", json_out=True
+    )
+    sync_.add_argument(
+        "--verify",
+        action="store_true",
+        help="then check the copy against the server and repair it if it differs",
+    )
     command(
         commands, "status", "Queued changes, last sync, conflicts and rejections.", json_out=True
     )
@@ -435,14 +442,16 @@ def _session(args: argparse.Namespace) -> Iterator[Session]:
         yield Session(args.server, email, user_id, store, token, replica)
 
 
-def _run_sync(session: Session, *, show_progress: bool) -> SyncReport:
+def _run_sync(session: Session, *, show_progress: bool, verify: bool = False) -> SyncReport:
     def progress(phase: str, done: int, total: int | None) -> None:
         of = f"/{total}" if total else ""
         print(f"\r{phase}: {done}{of}   ", end="", file=sys.stderr, flush=True)
 
     with session.client() as client:
         engine = SyncEngine(session.replica, client)
-        report = engine.sync(progress=progress if show_progress else None, retry_now=True)
+        report = engine.sync(
+            progress=progress if show_progress else None, retry_now=True, verify=verify
+        )
     if show_progress:
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
     return report
@@ -475,7 +484,9 @@ def _after_edit(args: argparse.Namespace, session: Session, what: str) -> int:
 
 def _sync(args: argparse.Namespace) -> int:
     with _session(args) as session:
-        report = _run_sync(session, show_progress=sys.stderr.isatty() and not args.json)
+        report = _run_sync(
+            session, show_progress=sys.stderr.isatty() and not args.json, verify=args.verify
+        )
         return _print_report(report, as_json=args.json)
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from common.errors import ErrorCode
 from sync import wire
@@ -91,6 +91,11 @@ class SyncReport:
     hydrated: int = 0
     #: the server asked for a full download (410) and it was done
     resynced: bool = False
+    #: a verify ran to the end; the tables that differed (downloaded again), and those
+    #: that still differ after that
+    verified: bool = False
+    mismatched: list[str] = field(default_factory=list)
+    still_mismatched: list[str] = field(default_factory=list)
     wiped: bool = False
     #: user-readable sentences, one per problem
     errors: list[str] = field(default_factory=list)
@@ -138,6 +143,10 @@ class SyncReport:
             parts.append(f"brought {self.hydrated} ticket(s) with their history")
         if self.resynced:
             parts.append("downloaded everything again as the server asked")
+        if self.mismatched:
+            parts.append(f"repaired {', '.join(self.mismatched)} by downloading everything again")
+        elif self.verified:
+            parts.append("checked this copy against the server: it matches")
         text = ("Synced: " + "; ".join(parts) + ".") if parts else "Synced: nothing new."
         if not self.ok:
             text = " ".join(self.errors)
@@ -164,6 +173,9 @@ class SyncReport:
             "removed": self.removed,
             "hydrated": self.hydrated,
             "resynced": self.resynced,
+            "verified": self.verified,
+            "mismatched": list(self.mismatched),
+            "stillMismatched": list(self.still_mismatched),
             "wiped": self.wiped,
             "errors": list(self.errors),
             "retryAt": _iso(self.retry_at) if self.retry_at is not None else None,
@@ -217,12 +229,15 @@ class SyncEngine:
         cancelled: Cancelled | None = None,
         *,
         retry_now: bool = False,
+        verify: bool = False,
     ) -> SyncReport:
         """One full sync: push, pull, hydrate. Never raises for what the server or the
         network does: the report says what happened (a bug still raises).
 
         ``retry_now``: the user asked (a "Sync now" button, ``resolve-sync sync``): send
-        the outbox even where its retry delay has not passed yet."""
+        the outbox even where its retry delay has not passed yet. ``verify``: then compare
+        the replica with the server's counts and hashes (``POST /api/sync/verify``) and
+        download the scope again when a table differs."""
         with self._lock:
             self._retry_now = retry_now
             report = SyncReport(started_at=_iso(self.clock()))
@@ -233,6 +248,8 @@ class SyncEngine:
                 self._push(report, progress, cancelled)
                 self._pull(report, progress, cancelled)
                 self._hydrate(report, progress, cancelled)
+                if verify:
+                    self._verify(report, progress, cancelled)
             except _Stop:
                 pass
             return self._finish(report)
@@ -358,10 +375,20 @@ class SyncEngine:
     # ---------------------------------------------------------------- pull
 
     def _pull(
-        self, report: SyncReport, progress: Progress | None, cancelled: Cancelled | None
+        self,
+        report: SyncReport,
+        progress: Progress | None,
+        cancelled: Cancelled | None,
+        *,
+        redownload: bool = False,
     ) -> None:
-        #: tickets received since a full download began in this sync (the resync sweep)
-        resync_tickets: set[str] | None = None
+        """Pull until ``hasMore`` is false. ``redownload``: start from no cursor (a verify
+        repair); a 410 on the way does the same (a resync)."""
+        #: ids received per table since a full download began in this sync (the sweep)
+        received: dict[str, set[str]] | None = None
+        if redownload:
+            self._merge(report, self.replica.reset_cursor())
+            received = {}
         while True:
             self._check_cancelled(report, cancelled)
             cursor = self.replica.cursor
@@ -375,12 +402,12 @@ class SyncEngine:
                 data = self.client.request("POST", "/api/sync/pull", json=body)
                 page = PullPage.from_wire(data)
             except ApiError as exc:
-                if cursor is not None and resync_tickets is None and _needs_resync(exc):
+                if cursor is not None and received is None and _needs_resync(exc):
                     # The cursor is too old (tombstones purged) or unknown to the server:
                     # download everything again; the outbox and verdicts stay.
                     self._merge(report, self.replica.reset_cursor())
                     report.resynced = True
-                    resync_tickets = set()
+                    received = {}
                     continue
                 self._failed(report, exc, "download the changes")
             except WireError as exc:
@@ -393,30 +420,86 @@ class SyncEngine:
             self._merge(report, applied.changes)
             report.pages += 1
             report.pulled_rows += sum(len(t.rows) for t in page.changes)
-            if resync_tickets is not None:
-                resync_tickets.update(
-                    str(r["id"]) for t in page.changes if t.table == "tickets" for r in t.rows
-                )
+            if received is not None:
+                for table_rows in page.changes:
+                    received.setdefault(table_rows.table, set()).update(
+                        str(r["id"]) for r in table_rows.rows if not r.get("deletedAt")
+                    )
             if progress is not None:
                 progress("pull", report.pulled_rows, None)
             if not applied.has_more:
                 break
         self._failures = 0
         self._retry_at = None
-        if resync_tickets is not None:
-            # A full download sends no removals: what the replica held before it and
-            # did not receive again has left the scope (kept while edits of it wait).
-            sweep = self.replica.apply_page(
-                {
-                    "cursor": self.replica.cursor,
-                    "hasMore": False,
-                    "complete": True,
-                    "changes": [],
-                    "scope": {"tickets": sorted(resync_tickets)},
-                },
-                synced_at=_iso(self.clock()),
+        if received is not None:
+            # A full download sends no removals: what the replica held before it and did
+            # not receive again has left the scope (kept while edits of it wait).
+            self._merge(report, self.replica.retain_only(received))
+
+    # ---------------------------------------------------------------- verify
+
+    def _verify(
+        self, report: SyncReport, progress: Progress | None, cancelled: Cancelled | None
+    ) -> None:
+        """Compare the replica with what the server says its scope holds (guarantee 13);
+        tables that differ are repaired by downloading the scope again."""
+        digests = self._server_digests(report, progress, cancelled)
+        if digests is None:
+            return
+        report.verified = True
+        differ = [
+            table
+            for table, (count, sha256) in sorted(digests.items())
+            if self.replica.verify_digest(table) != (count, sha256)
+        ]
+        if not differ:
+            return
+        report.mismatched = differ
+        self._pull(report, progress, cancelled, redownload=True)
+        self._hydrate(report, progress, cancelled)
+        digests = self._server_digests(report, progress, cancelled)
+        if digests is None:
+            return
+        report.still_mismatched = [
+            table
+            for table, (count, sha256) in sorted(digests.items())
+            if self.replica.verify_digest(table) != (count, sha256)
+        ]
+        if report.still_mismatched:
+            report.fail(
+                Outcome.REFUSED,
+                "This computer's copy still differs from the server after downloading it "
+                f"again ({', '.join(report.still_mismatched)}); tell your administrator.",
             )
-            self._merge(report, sweep.changes)
+
+    def _server_digests(
+        self, report: SyncReport, progress: Progress | None, cancelled: Cancelled | None
+    ) -> dict[str, tuple[int, str]] | None:
+        """The server's (count, sha256) per table as of the replica's cursor; when the
+        server moved on meanwhile, pull once more and ask again. None: still moving."""
+        for attempt in range(2):
+            self._check_cancelled(report, cancelled)
+            body = {
+                "protocolVersion": wire.PROTOCOL_VERSION,
+                "deviceId": self.replica.device_id,
+                "cursor": self.replica.cursor,
+            }
+            try:
+                data = self.client.request("POST", "/api/sync/verify", json=body)
+            except ApiError as exc:
+                self._failed(report, exc, "check this computer's copy")
+            if not isinstance(data, Mapping) or not isinstance(data.get("tables"), list):
+                report.fail(Outcome.REFUSED, "The server's check of this copy was unreadable.")
+                raise _Stop
+            if not data.get("stale"):
+                return {
+                    str(t["table"]): (int(t["count"]), str(t["sha256"]))
+                    for t in data["tables"]
+                    if isinstance(t, Mapping)
+                }
+            if attempt == 0:
+                self._pull(report, progress, cancelled)
+        return None  # others keep writing: the next verify will do
 
     # ---------------------------------------------------------------- hydrate
 
@@ -470,7 +553,7 @@ class SyncEngine:
             return True
         return False
 
-    def _failed(self, report: SyncReport, exc: ApiError, doing: str) -> None:
+    def _failed(self, report: SyncReport, exc: ApiError, doing: str) -> NoReturn:
         """A pull or hydrate failed: say why, schedule a retry when it may pass, stop."""
         if self._special(exc, report):
             raise _Stop from exc

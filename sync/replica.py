@@ -1120,6 +1120,36 @@ class Replica(_Reads):
             conn.execute("UPDATE sync_state SET cursor = NULL")
         return Changes(state=True)
 
+    def retain_only(self, received: Mapping[str, Iterable[str]]) -> Changes:
+        """End a complete download from no cursor (a resync, a verify repair): ``received``
+        holds, per table, the ids it brought, which is everything the scope holds, so a
+        row the server sent earlier (it has a change position) and did not send again has
+        left the scope or was deleted while its tombstone was purged: it goes. Rows made
+        here and not sent back, and rows that pending edits touch, stay; a ticket with
+        pending mutations is removed after their verdicts, as for removals."""
+        wanted = {table: set(ids) for table, ids in received.items()}
+        changes = Changes()
+        with self._write() as conn:
+            touched = {(r[0], r[1]) for r in conn.execute("SELECT tbl, row_id FROM outbox_effects")}
+            for table in KNOWN_TABLES:
+                keep = wanted.get(table, set())
+                stale = [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM {table} WHERE change_position IS NOT NULL"  # noqa: S608
+                    )
+                    # a ticket with pending edits is only marked (``_remove``)
+                    if r[0] not in keep and (table == "tickets" or (table, r[0]) not in touched)
+                ]
+                for row_id in stale:
+                    self._remove(conn, table, row_id, changes)
+            for table, row_id in conn.execute(
+                "SELECT tbl, id FROM unknown_rows WHERE change_position IS NOT NULL"
+            ).fetchall():
+                if row_id not in wanted.get(table, set()):
+                    self._remove(conn, table, row_id, changes)
+        return changes
+
     def apply_hydration(
         self, changes: Sequence[Mapping[str, Any]] | Mapping[str, Any], ticket_ids: Iterable[str]
     ) -> Changes:

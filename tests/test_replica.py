@@ -735,6 +735,38 @@ def test_a_pull_that_says_the_server_applied_an_edit_stops_replaying_it(
     assert replica.rows("ticket_comments") == []
 
 
+def test_retain_only_drops_what_a_full_download_did_not_bring_back(replica: Replica) -> None:
+    replica.apply_page(
+        page(
+            "c1",
+            ("tickets", [ticket(1, 5), ticket(2, 6), ticket(3, 7)]),
+            (
+                "ticket_comments",
+                [child("ticket_comments", 1, 1, 5), child("ticket_comments", 2, 1, 5)],
+            ),
+            (
+                "users",
+                [{"id": "u-gone", "changePosition": 2}, {"id": "u-kept", "changePosition": 3}],
+            ),
+        )
+    )
+    replica.update_ticket(tid(2), {"priority": "high"})  # pending: waits for its verdict
+    replica.create_ticket("Made here")  # never sent back: stays
+    kept_comment = child("ticket_comments", 1, 1, 5)["id"]
+    changes = replica.retain_only(
+        {"tickets": [tid(1)], "ticket_comments": [kept_comment], "users": ["u-kept"]}
+    )
+    assert changes.removed["tickets"] == {tid(3)}
+    assert {r.id for r in replica.rows("ticket_comments")} == {kept_comment}
+    assert [r.id for r in replica.rows("users")] == ["u-kept"]
+    assert replica.pending_removals() == [tid(2)], "removed once its edit is judged"
+    assert {r.data["title"] for r in replica.tickets()} == {
+        "Projector 1 flickers",
+        "Projector 2 flickers",
+        "Made here",
+    }
+
+
 def test_resolving_a_conflict_shows_the_kept_value(replica: Replica) -> None:
     conflict = {
         "id": "k-1",

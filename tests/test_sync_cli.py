@@ -121,6 +121,8 @@ def test_login_in_one_process_sync_in_the_next(
     assert status["pending"] == 0 and status["lastSyncAt"] and status["email"] == tech.email
 
     assert cli.ok("sync") == "Synced: nothing new.\n"
+    checked = cli.json("sync", "--verify")
+    assert checked["verified"] and checked["mismatched"] == [], checked
 
 
 def test_ticket_set_offline_is_queued_then_synced(

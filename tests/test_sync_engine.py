@@ -4,6 +4,7 @@ scope changes with hydration, resync, upgrade, remote wipe, push verdicts and re
 from __future__ import annotations
 
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -595,3 +596,33 @@ def test_parts_used_count_once_when_the_push_answer_was_lost(
     stock = client.get(f"/api/inventory/parts/{part_id}", headers=tenant_admin)
     assert stock.json()["data"]["currentStock"] == 7
     assert len(laptop.replica.rows("stock_movements")) >= 1
+
+
+def test_verify_finds_a_damaged_replica_and_repairs_it(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    _comment(client, agent, ticket["id"], "Bring a ladder")
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    clean = laptop.engine.sync(verify=True)
+    assert clean.ok and clean.verified and clean.mismatched == [], clean
+    assert "it matches" in clean.summary()
+
+    # damage: a comment lost, a ticket the server never had, a user row too old
+    (comment,) = laptop.replica.rows("ticket_comments")
+    with sqlite3.connect(laptop.path) as conn:
+        conn.execute("DELETE FROM ticket_comments WHERE id = ?", (comment.id,))
+        conn.execute(
+            "INSERT INTO tickets (id, change_position, data, fts_id) VALUES (?, 1, ?, 999)",
+            ("0190aaaa-0000-7000-8000-000000000001", '{"title": "ghost"}'),
+        )
+        conn.execute("UPDATE users SET change_position = 0")
+    report = laptop.engine.sync(verify=True)
+    assert report.ok, report.errors
+    assert {"ticket_comments", "tickets", "users"} <= set(report.mismatched)
+    assert report.still_mismatched == []
+    assert [r.id for r in laptop.replica.tickets()] == [ticket["id"]]
+    assert _comments(laptop.replica, ticket["id"]) == ["Bring a ladder"]
+    assert laptop.engine.sync(verify=True).mismatched == []
