@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from server.core.tenancy import ALL_TENANTS
 from server.mail import service as mail
 from server.organizations.models import Organization
 from server.sla import scan as sla_scan
+from server.sync import retention as sync_retention_service
 from server.tickets import automation as ticket_automation
 from server.uploads import service as uploads
 
@@ -91,6 +92,38 @@ def scan_sla(db: Database, *, holder: str = HOLDER) -> dict[uuid.UUID, sla_scan.
     return results
 
 
+SYNC_RETENTION_LEASE = "sync.retention"
+
+
+def sync_retention(db: Database, settings: Settings) -> dict[uuid.UUID, int | None] | None:
+    """Each active organization's daily sync checkpoint and purge, one transaction
+    each; the horizon per organization, or None when another process holds the lease."""
+    with db.transaction(tenant=ALL_TENANTS) as session:
+        if not take_lease(session, SYNC_RETENTION_LEASE, seconds=3600):
+            return None
+        org_ids = list(
+            session.scalars(
+                select(Organization.id).where(Organization.status == OrganizationStatus.ACTIVE)
+            )
+        )
+    horizons: dict[uuid.UUID, int | None] = {}
+    for org_id in org_ids:
+        try:
+            with db.transaction(tenant=org_id) as session:
+                result = sync_retention_service.run(
+                    session, org_id, utcnow(), settings.sync_retention_days
+                )
+        except Exception:
+            log.exception("sync retention failed for organization %s", org_id)
+            continue
+        horizons[org_id] = result.horizon
+        if result.purged:
+            log.info(
+                "sync retention %s: %s rows purged below %s", org_id, result.purged, result.horizon
+            )
+    return horizons
+
+
 def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
@@ -123,6 +156,16 @@ def start_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
         id="mail.deliver",
         max_instances=1,
         coalesce=True,
+    )
+    scheduler.add_job(
+        sync_retention,
+        "interval",
+        hours=24,
+        args=[db, settings],
+        id=SYNC_RETENTION_LEASE,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC) + timedelta(minutes=5),
     )
     scheduler.start()
     return scheduler

@@ -33,7 +33,14 @@ from server.organizations.models import Department, Organization, OrganizationDo
 from server.routing.models import RoutingRule, RoutingRuleSet
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
-from server.sync.models import SyncConflict, SyncDevice, SyncMutation, SyncScopeExit
+from server.sync.models import (
+    SyncCheckpoint,
+    SyncConflict,
+    SyncDevice,
+    SyncHorizon,
+    SyncMutation,
+    SyncScopeExit,
+)
 from server.teams.models import Team, TeamMember
 from server.tickets.models import (
     Ticket,
@@ -84,8 +91,10 @@ __all__ = [
     "StockLevel",
     "StockLocation",
     "StockMovement",
+    "SyncCheckpoint",
     "SyncConflict",
     "SyncDevice",
+    "SyncHorizon",
     "SyncMutation",
     "SyncScopeExit",
     "Team",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from common.enums import Role
@@ -636,9 +637,25 @@ def test_a_technician_holds_their_sites_devices_and_their_stock(
         f"/api/assets/{cart['id']}", json={"roomId": elm_room["id"]}, headers=admin
     )
     assert moved.status_code == 200, moved.text
-    rows, removed, _, _ = _pull_all(client, tech, device, cursor)
+    rows, removed, cursor, _ = _pull_all(client, tech, device, cursor)
     assert removed.get("assets") == {cart["id"]}, "a device moved to another school leaves"
     assert elsewhere["id"] not in rows.get("assets", {})
+
+    # the van goes to another technician: its stock leaves one replica, enters the other
+    jorge = world.user(campus.tenant.id, Role.TECHNICIAN)
+    jorge_device = uuid7()
+    rows, _, jorge_cursor, _ = _pull_all(client, jorge, jorge_device)
+    assert "stock_levels" not in rows
+    handed = client.patch(
+        f"/api/inventory/locations/{van.json()['data']['id']}",
+        json={"holderUserId": str(jorge.id)},
+        headers=admin,
+    )
+    assert handed.status_code == 200, handed.text
+    _, removed, _, _ = _pull_all(client, tech, device, cursor)
+    assert removed.get("stock_levels") == {level["id"]}
+    rows, _, _, _ = _pull_all(client, jorge, jorge_device, jorge_cursor)
+    assert set(rows["stock_levels"]) == {level["id"]}, "unchanged levels arrive with the van"
 
 
 def _replicate(client: httpx.Client, who: Account, path: Path) -> tuple[Replica, str]:
@@ -710,3 +727,274 @@ def test_each_roles_replica_verifies_against_the_server(
     ]
     assert wrong == ["ticket_comments"]
     replica.close()
+
+
+def test_a_replica_away_longer_than_the_retention_downloads_again(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """Guarantee 12: tombstones older than the retention period are purged for good,
+    and a cursor from before them is answered RESYNC_REQUIRED (the outbox is the
+    client's to keep); a replayed edit whose verdict was purged never runs twice."""
+    from datetime import timedelta
+
+    from server.core.db import utcnow
+    from server.sync import retention
+    from server.tickets.models import TicketLink
+
+    tenant, agent, tech, _, ticket = _scene(world, client)
+    blocker = new_ticket(client, agent, assigneeId=str(tech.id))
+    device = uuid7()
+    comment = _mutation(
+        1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="Done"
+    )
+    assert _push(client, tech, device, comment)["results"][0]["verdict"] == "applied"
+    _, _, old_cursor, _ = _pull_all(client, tech, device)
+    url = f"/api/tickets/{ticket['id']}/blockers"
+    linked = client.post(url, json={"blockerId": blocker["id"]}, headers=agent.headers)
+    assert linked.status_code == 201, linked.text
+    unlinked = client.delete(f"{url}/{blocker['id']}", headers=agent.headers)
+    assert unlinked.status_code in (200, 204), unlinked.text
+
+    long_ago = utcnow() - timedelta(days=200)
+    with db.engine.begin() as connection:  # the edit was judged that long ago, too
+        connection.execute(text("UPDATE sync_mutations SET judged_at = :t"), {"t": long_ago})
+    with db.transaction(tenant=tenant.id) as session:
+        assert retention.run(session, tenant.id, long_ago, keep_days=90).horizon is None
+    with db.transaction(tenant=tenant.id) as session:
+        result = retention.run(session, tenant.id, utcnow(), keep_days=90)
+    assert result.horizon is not None and result.purged >= 2  # the tombstone, the verdict
+    with db.engine.connect() as connection:
+        left = connection.execute(
+            text("SELECT count(*) FROM ticket_links WHERE deleted_at IS NOT NULL")
+        ).scalar_one()
+    assert left == 0, "the tombstone is gone for good"
+    assert TicketLink.__tablename__ == "ticket_links"
+
+    stale = client.post(
+        "/api/sync/pull",
+        json={"protocolVersion": 1, "deviceId": str(device), "cursor": old_cursor},
+        headers=tech.headers,
+    )
+    assert_error(stale, 410, "RESYNC_REQUIRED")
+    rows, _, _, _ = _pull_all(client, tech, device)  # downloads again from no cursor
+    assert set(rows["tickets"]) == {ticket["id"], blocker["id"]}
+    again = _push(client, tech, device, comment)["results"][0]
+    assert again["verdict"] == "rejected" and again["code"] == "DUPLICATE_RESOURCE"
+    comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers)
+    assert len(comments.json()["data"]) == 1, "the old edit did not run a second time"
+
+
+def test_devices_are_linked_and_unlinked_offline_as_set_operations(
+    world: World, client: httpx.Client
+) -> None:
+    from tests.test_assets import build_campus, make_asset
+
+    campus = build_campus(client, world, slug=f"link{uuid.uuid4().hex[:6]}")
+    agent = world.user(campus.tenant.id, Role.AGENT)
+    tech = world.user(campus.tenant.id, Role.TECHNICIAN)
+    teacher = world.user(campus.tenant.id, Role.REQUESTER)
+    ticket = new_ticket(client, agent, assigneeId=str(tech.id))
+    panel = make_asset(client, campus, "MPS-PANEL-7", type="Projector")
+    device = uuid7()
+    link = {"ticketId": ticket["id"], "assetId": panel["id"]}
+    verdicts = [
+        r["verdict"]
+        for r in _push(
+            client,
+            tech,
+            device,
+            _mutation(1, "asset.link", **link),
+            _mutation(2, "asset.link", **link),  # the other laptop linked it too
+            _mutation(3, "asset.unlink", **link),
+            _mutation(4, "asset.unlink", **link),
+        )["results"]
+    ]
+    assert verdicts == ["applied", "merged", "applied", "merged"]
+    kinds = [e["kind"] for e in _history(client, agent, ticket["id"])]
+    assert kinds.count("asset_linked") == 1 and kinds.count("asset_unlinked") == 1
+    own = new_ticket(client, teacher)
+    refusal = _mutation(1, "asset.link", ticketId=own["id"], assetId=panel["id"])
+    refused = _push(client, teacher, uuid7(), refusal)
+    assert refused["results"][0]["code"] == "PERMISSION_DENIED"
+
+
+def _api_list(client: httpx.Client, who: Account, url: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = client.get(url, params={"page": page, "perPage": 100}, headers=who.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows.extend(body["data"])
+        if not body["pagination"]["hasNext"]:
+            return rows
+        page += 1
+
+
+COMPARED_FIELDS = (
+    "number",
+    "title",
+    "status",
+    "priority",
+    "minutesWorked",
+    "partsCostCents",
+    "internalNoteCount",
+    "assigneeId",
+)
+
+
+def test_a_replica_holds_what_the_api_shows_the_same_person(
+    world: World, client: httpx.Client, tmp_path: Path
+) -> None:
+    """For each role, the tickets, their fields and their comments and notes in the
+    replica are what the same person reads through the API: nothing more (no
+    internal note, cost or time for a requester), nothing less."""
+    tenant = world.org()
+    agent = world.user(tenant.id, Role.AGENT)
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    teacher = world.user(tenant.id, Role.REQUESTER)
+    mine = [
+        new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id), title=t)
+        for t in ("Lamp out", "Panel flickers", "No sound")
+    ]
+    new_ticket(client, agent, title="Front office printer")  # nobody's but the desk's
+    for ticket in mine:
+        client.post(
+            f"/api/tickets/{ticket['id']}/internal-notes",
+            json={"body": "Spare lamp in the van", "minutesWorked": 15},
+            headers=tech.headers,
+        )
+        client.post(
+            f"/api/tickets/{ticket['id']}/comments", json={"body": "On it"}, headers=tech.headers
+        )
+    closed = client.post(f"/api/tickets/{mine[2]['id']}/cancel", json={}, headers=agent.headers)
+    assert closed.status_code == 200, closed.text
+
+    for who in (agent, tech, teacher):
+        replica, _ = _replicate(client, who, tmp_path / f"{who.role.value}.sqlite3")
+        listed = _api_list(client, who, "/api/tickets")
+        if who is agent:  # a desk replica keeps the open queue
+            listed = [t for t in listed if t["statusCategory"] != "closed"]
+        held = {row.id: row.data for row in replica.rows("tickets")}
+        assert set(held) == {t["id"] for t in listed}, who.role
+        for ticket in listed:
+            shown = client.get(f"/api/tickets/{ticket['id']}", headers=who.headers).json()["data"]
+            for field in COMPARED_FIELDS:
+                assert held[ticket["id"]].get(field) == shown.get(field), (who.role, field)
+            api_comments = {
+                c["id"]
+                for c in client.get(
+                    f"/api/tickets/{ticket['id']}/comments", headers=who.headers
+                ).json()["data"]
+            }
+            if who.role.is_staff:
+                notes = client.get(
+                    f"/api/tickets/{ticket['id']}/internal-notes", headers=who.headers
+                ).json()["data"]
+                api_comments |= {n["id"] for n in notes}
+            replica_comments = {
+                row.id
+                for row in replica.rows("ticket_comments")
+                if row.data["ticketId"] == ticket["id"]
+            }
+            assert replica_comments == api_comments, (who.role, ticket["title"])
+        if who is teacher:  # people by name: herself, who filed for her, who works on it
+            people = {row.id: row.data for row in replica.rows("users")}
+            assert set(people) == {str(teacher.id), str(agent.id), str(tech.id)}
+            assert people[str(teacher.id)]["email"] == teacher.email
+            assert "email" not in people[str(tech.id)] and people[str(tech.id)]["id"]
+            assert replica.rows("teams") == [] and replica.rows("sla_rules") == []
+        replica.close()
+
+
+def test_a_photo_taken_offline_is_uploaded_then_attached_once(
+    world: World, client: httpx.Client
+) -> None:
+    from tests.test_uploads import PNG, _intent, _put
+
+    _, agent, tech, _, ticket = _scene(world, client)
+    intent = _intent(client, tech.headers, ticketId=ticket["id"])
+    assert _put(client, intent, PNG).status_code in (200, 201, 204)
+    attachment_id = str(uuid7())
+    attach = _mutation(
+        1,
+        "ticket.attach",
+        ticketId=ticket["id"],
+        attachmentId=attachment_id,
+        storageKey=intent["storageKey"],
+    )
+    device = uuid7()
+    assert _push(client, tech, device, attach)["results"][0]["verdict"] == "applied"
+    assert _push(client, tech, device, attach)["results"][0]["verdict"] == "applied"  # replay
+    listed = client.get(f"/api/tickets/{ticket['id']}/attachments", headers=agent.headers)
+    assert [a["id"] for a in listed.json()["data"]] == [attachment_id]
+    rows, _, _, _ = _pull_all(client, tech, uuid7())
+    (row,) = rows["ticket_attachments"].values()
+    assert row["sha256"] and row["fileName"] == "projector.png"
+    missing = _mutation(
+        2, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
+    )
+    refused = _push(client, tech, device, missing)["results"][0]
+    assert refused["verdict"] == "rejected", refused
+
+
+def test_an_app_too_old_for_the_server_is_told_to_update(
+    world: World, client: httpx.Client, settings: Any
+) -> None:
+    from server.core.errors import ApiError
+    from server.sync.service import check_protocol
+
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    answer = client.get("/api/sync/versions", headers=tech.headers)
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["data"]
+    assert served["minProtocol"] == 1 and served["maxProtocol"] >= 1
+    assert served["latestClientVersion"]
+    ok = _pull(client, tech, uuid7(), clientVersion="0.1.0")
+    assert ok["cursor"]
+
+    newer_app = settings.model_copy(update={"sync_min_client_version": "2.0.0"})
+    newer_protocol = settings.model_copy(update={"sync_min_protocol": 2})
+    refusals = ((1, "1.9.9", newer_app), (0, None, settings), (1, None, newer_protocol))
+    for version, app, served_by in refusals:
+        with pytest.raises(ApiError) as refused:
+            check_protocol(version, served_by, app)
+        assert refused.value.code == "UPGRADE_REQUIRED" and refused.value.status_code == 426
+        assert "update it" in refused.value.message and "kept" in refused.value.message
+    assert refused.value.details["minProtocol"] == 2
+    check_protocol(1, newer_app, "2.0.1")
+
+
+def test_a_device_clock_an_hour_off_is_recorded_and_decides_nothing(
+    world: World, client: httpx.Client
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    _, agent, tech, _, ticket = _scene(world, client)
+    device = uuid7()
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    body = {
+        "protocolVersion": 1,
+        "deviceId": str(device),
+        "sentAt": ahead.isoformat(),
+        "mutations": [
+            {
+                "id": str(uuid7()),
+                "seq": 1,
+                "kind": "ticket.update",
+                "at": (ahead - timedelta(minutes=5)).isoformat(),
+                "ticketId": ticket["id"],
+                "base": {"priority": "medium"},
+                "changes": {"priority": "high"},
+            }
+        ],
+    }
+    # someone at the desk changes the title "after" the laptop's edit, by its clock
+    client.patch(f"/api/tickets/{ticket['id']}", json={"title": "Renamed"}, headers=agent.headers)
+    pushed = client.post("/api/sync/push", json=body, headers=tech.headers).json()["data"]
+    assert pushed["results"][0]["verdict"] in ("applied", "merged")
+    now = client.get(f"/api/tickets/{ticket['id']}", headers=agent.headers).json()["data"]
+    assert (now["priority"], now["title"]) == ("high", "Renamed"), "values merge, times don't"
+    (listed,) = client.get("/api/sync/devices", headers=tech.headers).json()["data"]
+    assert 3500 <= listed["clockSkewSeconds"] <= 3700

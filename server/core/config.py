@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import __version__
 from server.core.files import private_dir
 
 SECRET_KEY_FILE = "secret_key"
@@ -47,6 +48,15 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     password_reset_minutes: int = Field(default=60, ge=5, le=10080)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: how long deleted rows (tombstones) and judged sync edits are kept for replicas
+    #: that were offline; a replica away longer downloads its scope again
+    sync_retention_days: int = Field(default=90, ge=1, le=3650)
+    #: the oldest sync protocol and desktop version this server still serves; raise
+    #: them to make older apps ask their users to update (they keep their outbox)
+    sync_min_protocol: int = Field(default=1, ge=1, le=1000)
+    sync_min_client_version: str = Field(default="0.0.0", pattern=r"^\d+(\.\d+){0,3}$")
+    #: the newest desktop version, which apps offer to update to
+    sync_latest_client_version: str = Field(default=__version__, pattern=r"^\d+(\.\d+){0,3}$")
 
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

@@ -28,6 +28,7 @@ from server.core.db import (
     TimestampMixin,
     utcnow,
 )
+from server.inventory.models import StockLocation
 from server.tickets.models import Ticket
 
 
@@ -101,10 +102,37 @@ class SyncConflict(IdMixin, TimestampMixin, ReplicatedMixin, Base):
     )
 
 
+class SyncCheckpoint(Base):
+    """An organization's change position at a moment: the retention job keeps one a
+    day, so "older than the retention period" becomes a position."""
+
+    __tablename__ = "sync_checkpoints"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncHorizon(Base):
+    """Changes at or below ``position`` may be gone (tombstones purged): a replica
+    whose cursor is below it must download its scope again."""
+
+    __tablename__ = "sync_horizons"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    purged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
     """A row left someone's scope at ``change_position``: a ticket whose assignee,
-    team or requester changed away from ``principal_id`` (a user or a team), or an
-    asset that moved out of a site (``principal_id`` is the site). Pulls of that
+    team or requester changed away from ``principal_id`` (a user or a team), an
+    asset that moved out of a site (``principal_id`` is the site), or a stock
+    location handed from a technician or moved out of a site. Pulls of that
     principal's replicas read these above their cursor and send removals."""
 
     __tablename__ = "sync_scope_exits"
@@ -117,6 +145,9 @@ class SyncScopeExit(IdMixin, ReplicatedMixin, Base):
         ForeignKey("tickets.id", ondelete="CASCADE")
     )
     asset_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("stock_locations.id", ondelete="CASCADE")
+    )
 
 
 #: the ticket columns that put a ticket in someone's scope (see server.sync.scope)
@@ -132,6 +163,8 @@ def _log_scope_exits(session: Session, _context: Any, _instances: Any) -> None:
             columns, key = SCOPE_COLUMNS, "ticket_id"
         elif isinstance(obj, Asset):
             columns, key = ("site_id",), "asset_id"
+        elif isinstance(obj, StockLocation):
+            columns, key = ("holder_user_id", "site_id"), "location_id"
         else:
             continue
         state = inspect(obj)

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from common.errors import ErrorCode
 from common.workflow import TicketStatus
+from server.assets import service as assets
+from server.assets.models import TicketAsset
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound
 from server.core.tenancy import Caller
@@ -141,6 +143,9 @@ def _judge(
     ):
         return _rejected(ErrorCode.DUPLICATE_RESOURCE, "This change's id was used already")
     if seq <= device.last_sequence:
+        # A sequence this device used before: by another change (a replica restored
+        # from a backup that queued new edits), or by one judged so long ago that its
+        # verdict is no longer kept. Either way it must not take effect a second time.
         earlier = session.scalar(
             select(SyncMutation).where(SyncMutation.device_id == device.id, SyncMutation.seq == seq)
         )
@@ -149,6 +154,10 @@ def _judge(
                 ErrorCode.DUPLICATE_RESOURCE,
                 f"Sequence number {seq} of this device was used by another change",
             )
+        return _rejected(
+            ErrorCode.DUPLICATE_RESOURCE,
+            f"Change {seq} of this device was judged long ago; its verdict is no longer kept",
+        )
     kind = mutation["kind"]
     handler = HANDLERS.get(kind)
     outcome: Outcome
@@ -501,6 +510,53 @@ def _resolve_conflict(
     return outcome
 
 
+def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str, Any]) -> Outcome:
+    """A file attached offline: the client uploaded it first (presign, upload) and
+    names its storage key; the attachment keeps the client's id."""
+    ticket = _ticket(session, caller, m.get("ticketId"))
+    storage_key = m.get("storageKey")
+    if not isinstance(storage_key, str) or not storage_key:
+        raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the uploaded file (storageKey)")
+    tickets.add_attachment(
+        session,
+        caller,
+        ticket,
+        storage_key=storage_key,
+        internal=bool(m.get("internal", False)),
+        attachment_id=_uuid(m.get("attachmentId")),
+    )
+    session.flush()
+    return Outcome("applied", [ticket.id])
+
+
+def _asset_link(
+    session: Session, caller: Caller, device: SyncDevice, m: Mapping[str, Any]
+) -> Outcome:
+    """Link or unlink a device and a ticket: set operations, so a link that is
+    already there (or already gone) is ``merged``, not an error."""
+    ticket = _ticket(session, caller, m.get("ticketId"))
+    if not caller.role.is_staff:
+        raise Rejected(ErrorCode.PERMISSION_DENIED, "Only staff link devices to tickets")
+    asset_id = _uuid(m.get("assetId"))
+    if asset_id is None:
+        raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the device (assetId)")
+    linked = session.scalar(
+        select(TicketAsset.id).where(
+            TicketAsset.ticket_id == ticket.id, TicketAsset.asset_id == asset_id
+        )
+    )
+    if m.get("kind") == "asset.link":
+        if linked is not None:
+            return Outcome("merged", [ticket.id])
+        assets.link_ticket_assets(session, ticket, [asset_id], caller.user_id)
+    else:
+        if linked is None:
+            return Outcome("merged", [ticket.id])
+        assets.unlink_ticket_asset(session, ticket, asset_id, caller.user_id)
+    session.flush()
+    return Outcome("applied", [ticket.id])
+
+
 Handler = Callable[[Session, Caller, SyncDevice, Mapping[str, Any]], Outcome]
 HANDLERS: dict[str, Handler] = {
     "ticket.update": _update,
@@ -510,4 +566,7 @@ HANDLERS: dict[str, Handler] = {
     "part.use": _part_use,
     "part.return": _part_return,
     "conflict.resolve": _resolve_conflict,
+    "ticket.attach": _attach,
+    "asset.link": _asset_link,
+    "asset.unlink": _asset_link,
 }

@@ -31,6 +31,7 @@ from server.sync.schemas import (
     TableRows,
     VerifyOut,
     VerifyRequest,
+    VersionsOut,
 )
 
 router = api_router(prefix="/api/sync", tags=["Sync"])
@@ -52,13 +53,18 @@ def _changes(page: service.Page) -> list[TableRows]:
     return [TableRows(table=name, rows=rows) for name, rows in page.changes.items()]
 
 
+@router.get("/versions", summary="The protocol versions and app versions this server serves.")
+def versions(ctx: Syncer) -> DataResponse[VersionsOut]:
+    return DataResponse(data=VersionsOut.model_validate(service.versions(ctx.settings)))
+
+
 @router.post(
     "/pull",
     responses=SYNC_ERRORS,
     summary="Changes of the caller's scope above a cursor, a page at a time.",
 )
 def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
-    service.check_protocol(body.protocol_version)
+    service.check_protocol(body.protocol_version, ctx.settings, body.client_version)
     page = service.pull(
         ctx.session,
         ctx.caller,
@@ -88,7 +94,7 @@ def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
     summary="Tickets new to a replica, each with all its history.",
 )
 def hydrate(ctx: Syncer, body: HydrateRequest) -> DataResponse[HydrateOut]:
-    service.check_protocol(body.protocol_version)
+    service.check_protocol(body.protocol_version, ctx.settings, body.client_version)
     page = service.hydrate(
         ctx.session, ctx.caller, device_id=body.device_id, ticket_ids=body.ticket_ids
     )
@@ -99,7 +105,7 @@ def hydrate(ctx: Syncer, body: HydrateRequest) -> DataResponse[HydrateOut]:
     "/verify", responses=SYNC_ERRORS, summary="Row counts and hashes a replica should match."
 )
 def verify(ctx: Syncer, body: VerifyRequest) -> DataResponse[VerifyOut]:
-    service.check_protocol(body.protocol_version)
+    service.check_protocol(body.protocol_version, ctx.settings, body.client_version)
     stale, digests = service.verify(
         ctx.session, ctx.caller, device_id=body.device_id, cursor=body.cursor
     )
@@ -113,7 +119,7 @@ def verify(ctx: Syncer, body: VerifyRequest) -> DataResponse[VerifyOut]:
 
 @router.post("/push", responses=SYNC_ERRORS, summary="Queued edits of a replica, each judged once.")
 def push(ctx: Pusher, body: PushRequest) -> DataResponse[PushOut]:
-    service.check_protocol(body.protocol_version)
+    service.check_protocol(body.protocol_version, ctx.settings, body.client_version)
     result = push_service.push(
         ctx.session,
         ctx.caller,

@@ -13,6 +13,8 @@ from server.core.schemas import ApiInput, ApiModel
 class SyncRequest(ApiInput):
     protocol_version: int = Field(ge=0, le=1_000_000)
     device_id: uuid.UUID
+    #: the app's version ("1.4.2"), checked against the server's minimum
+    client_version: str | None = Field(default=None, max_length=40, pattern=r"^\d+(\.\d+){0,3}$")
 
 
 class PullRequest(SyncRequest):
@@ -132,3 +134,10 @@ class VerifyOut(ApiModel):
     #: the organization changed after the cursor: sync, then verify again
     stale: bool
     tables: list[TableDigestOut]
+
+
+class VersionsOut(ApiModel):
+    min_protocol: int
+    max_protocol: int
+    min_client_version: str
+    latest_client_version: str

@@ -26,6 +26,7 @@ from common.enums import Role
 from common.errors import ErrorCode
 from common.workflow import StatusCategory
 from server.assets.models import Asset, AssetStatusLabel, AssetType, TicketAsset
+from server.core.config import Settings
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound, ValidationFailed
 from server.core.tenancy import Caller, current_change_position
@@ -33,7 +34,7 @@ from server.inventory.models import Part, StockLevel, StockLocation, StockMoveme
 from server.organizations.models import Department
 from server.sites.models import Building, Room, Site
 from server.sla.models import BusinessCalendar, Holiday, SlaRule
-from server.sync import wire
+from server.sync import retention, wire
 from server.sync.models import SyncConflict, SyncDevice, SyncScopeExit
 from server.teams import service as teams
 from server.teams.models import Team, TeamMember
@@ -48,26 +49,27 @@ MAX_HYDRATE = 100
 SEEN_EVERY = timedelta(minutes=5)
 
 #: every user's lookups, and the staff's
+#: every user's lookups: what any signed-in person reads through the API
 LOOKUPS: tuple[Table, ...] = tuple(
+    model.__table__  # type: ignore[misc]
+    for model in (Department, Site, Building, Room, AssetType, AssetStatusLabel)
+)
+#: the staff's: people, teams, calendars, SLA rules, parts and stock locations (a
+#: requester reads the names of the people on their own tickets instead)
+STAFF_LOOKUPS: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
     for model in (
         User,
         Team,
         TeamMember,
-        Department,
-        Site,
-        Building,
-        Room,
-        AssetType,
-        AssetStatusLabel,
         BusinessCalendar,
         Holiday,
+        SlaRule,
+        Part,
+        StockLocation,
     )
 )
-STAFF_LOOKUPS: tuple[Table, ...] = tuple(
-    model.__table__  # type: ignore[misc]
-    for model in (SlaRule, Part, StockLocation)
-)
+USERS: Table = cast(Table, User.__table__)
 #: the rows that travel with their ticket
 TICKET_CHILDREN: tuple[Table, ...] = tuple(
     model.__table__  # type: ignore[misc]
@@ -180,12 +182,37 @@ class Page:
             self.removals.setdefault(table, []).extend(listed)
 
 
-def check_protocol(version: int) -> None:
-    if version not in PROTOCOL_VERSIONS:
+def versions(settings: Settings) -> dict[str, Any]:
+    """What this server serves: the protocol range and the desktop versions."""
+    return {
+        "min_protocol": max(PROTOCOL_VERSIONS[0], settings.sync_min_protocol),
+        "max_protocol": PROTOCOL_VERSIONS[-1],
+        "min_client_version": settings.sync_min_client_version,
+        "latest_client_version": settings.sync_latest_client_version,
+    }
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def check_protocol(version: int, settings: Settings, client_version: str | None = None) -> None:
+    """Refuse, with what to do, a client this server no longer serves (guarantee 12)."""
+    served = versions(settings)
+    too_old_app = client_version is not None and _version(client_version) < _version(
+        settings.sync_min_client_version
+    )
+    if not served["min_protocol"] <= version <= served["max_protocol"] or too_old_app:
         raise UpgradeRequired(
-            f"This server speaks sync protocol {PROTOCOL_VERSIONS[0]} to "
-            f"{PROTOCOL_VERSIONS[-1]}; this app speaks {version}. Update the app.",
-            details={"minProtocol": PROTOCOL_VERSIONS[0], "maxProtocol": PROTOCOL_VERSIONS[-1]},
+            "This version of the app can no longer sync with the server: update it to "
+            f"{settings.sync_latest_client_version} or later. Changes not yet sent are kept "
+            "and sent after the update.",
+            details={
+                "minProtocol": served["min_protocol"],
+                "maxProtocol": served["max_protocol"],
+                "minClientVersion": served["min_client_version"],
+                "latestClientVersion": served["latest_client_version"],
+            },
         )
 
 
@@ -343,6 +370,11 @@ def pull(
         # nothing new: one indexed read (guarantee 2)
         return Page(cursor=at.text(), last_sequence=device.last_sequence)
 
+    if at.since is not None and at.since < retention.horizon_of(session, caller.organization_id):
+        raise ResyncRequired(
+            "This replica was away longer than the server keeps deleted records; it "
+            "downloads its tickets again, and changes not yet sent are kept.",
+        )
     scope = Scope.of(session, caller)
     target = at.target if at.target is not None else position
     page = Page(
@@ -352,6 +384,8 @@ def pull(
     )
     if not at.paging:
         _lookups(session, scope, at.since, page)
+        if not scope.staff:
+            _people_on_my_tickets(session, scope, at.since, page)
     limit = min(limit, MAX_LIMIT)
     if at.stage == "t":
         last = _tickets(session, scope, at, limit, page)
@@ -386,6 +420,50 @@ def _lookups(session: Session, scope: Scope, since: int | None, page: Page) -> N
             stmt = stmt.where(table.c.change_position > since)
         rows = session.execute(stmt.order_by(table.c.change_position)).mappings()
         page.add(table.name, wire.projection(table).rows(rows))
+
+
+def _people_of(scope: Scope) -> Select[Any]:
+    """The people a requester reads about on their own tickets: themselves, whoever
+    filed for them or works on them, and who wrote or did what their timelines show."""
+    t, c, e = TICKETS.c, TicketComment.__table__.c, TicketEvent.__table__.c
+    mine = select(t.id).where(_org(TICKETS, scope.caller), t.deleted_at.is_(None), scope.holds())
+    named = [
+        select(t.requester_id).where(t.id.in_(mine)),
+        select(t.created_by_id).where(t.id.in_(mine)),
+        select(t.assignee_id).where(t.id.in_(mine)),
+        select(c.author_id).where(c.ticket_id.in_(mine), c.is_internal.is_(False)),
+        select(e.actor_id).where(
+            e.ticket_id.in_(mine),
+            e.is_internal.is_(False),
+            e.kind.not_in(sorted(STAFF_ONLY_EVENTS)),
+        ),
+    ]
+    people = named[0].union(*named[1:]).subquery()
+    return select(people.c[0])
+
+
+def _people_on_my_tickets(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    """A requester's people, by name only (``wire.NAME_COLUMNS``; their own row in
+    full): all of them whenever one of their tickets changed, since a new name may
+    appear on a ticket without that person's row changing."""
+    if since is not None:
+        t = TICKETS.c
+        changed = session.execute(
+            select(t.id)
+            .where(_org(TICKETS, scope.caller), scope.holds(), t.change_position > since)
+            .limit(1)
+        ).first()
+        if changed is None:
+            return
+    u = USERS.c
+    rows = session.execute(
+        select(USERS).where(
+            _org(USERS, scope.caller),
+            u.deleted_at.is_(None),
+            or_(u.id == scope.caller.user_id, u.id.in_(_people_of(scope))),
+        )
+    ).mappings()
+    page.add("users", wire.people_rows(rows, me=scope.caller.user_id))
 
 
 def _tickets(
@@ -454,13 +532,23 @@ def _leave_site(session: Session, scope: Scope, old_site: uuid.UUID, page: Page)
 
 
 def _stock_levels(session: Session, scope: Scope, since: int | None, page: Page) -> None:
+    """Levels at the scope's locations changed above the cursor, and every level of
+    a location whose own row changed (handed to this technician, moved to their
+    site): its levels did not change, but they are new to the replica."""
     if not scope.location_ids:
         return
     c = STOCK_LEVELS.c
     stmt = select(STOCK_LEVELS).where(
         _org(STOCK_LEVELS, scope.caller), c.location_id.in_(scope.location_ids)
     )
-    stmt = stmt.where(c.deleted_at.is_(None) if since is None else c.change_position > since)
+    if since is None:
+        stmt = stmt.where(c.deleted_at.is_(None))
+    else:
+        loc = cast(Table, StockLocation.__table__).c
+        arrived = select(loc.id).where(loc.id.in_(scope.location_ids), loc.change_position > since)
+        stmt = stmt.where(
+            or_(c.change_position > since, and_(c.location_id.in_(arrived), c.deleted_at.is_(None)))
+        )
     rows = session.execute(stmt.order_by(c.change_position)).mappings()
     page.add("stock_levels", wire.projection(STOCK_LEVELS).rows(rows))
 
@@ -502,7 +590,7 @@ def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> Non
         return
     x = SyncScopeExit.__table__.c
     exits = session.execute(
-        select(x.ticket_id, x.asset_id).where(
+        select(x.ticket_id, x.asset_id, x.location_id).where(
             _org(SyncScopeExit.__table__, scope.caller),  # type: ignore[arg-type]
             x.principal_id.in_(scope.principals),
             x.change_position > since,
@@ -513,6 +601,16 @@ def _exits(session: Session, scope: Scope, since: int | None, page: Page) -> Non
         t = TICKETS.c
         still = set(session.execute(select(t.id).where(t.id.in_(left), scope.holds())).scalars())
         page.remove("tickets", sorted(left - still))
+    handed = {e.location_id for e in exits if e.location_id is not None}
+    gone = handed - set(scope.location_ids)
+    if gone:
+        c = STOCK_LEVELS.c
+        page.remove(
+            "stock_levels",
+            session.execute(
+                select(c.id).where(_org(STOCK_LEVELS, scope.caller), c.location_id.in_(gone))
+            ).scalars(),
+        )
     moved = {e.asset_id for e in exits if e.asset_id is not None}
     if moved:
         a = ASSETS.c
@@ -666,6 +764,18 @@ def verify(
             (
                 table.name,
                 select(c.id, c.change_position).where(_org(table, caller), c.deleted_at.is_(None)),
+            )
+        )
+    if not scope.staff:
+        u = USERS.c
+        selections.append(
+            (
+                "users",
+                select(u.id, u.change_position).where(
+                    _org(USERS, caller),
+                    u.deleted_at.is_(None),
+                    or_(u.id == caller.user_id, u.id.in_(_people_of(scope))),
+                ),
             )
         )
     if scope.staff:

@@ -21,6 +21,9 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import Column, RowMapping, Table
 
 from server.tickets.visibility import STAFF_ONLY_FIELDS
+from server.users.models import User
+
+USERS_TABLE: Table = User.__table__  # type: ignore[assignment]
 
 #: the columns of ``users`` a replica receives
 USER_COLUMNS = frozenset(
@@ -41,6 +44,10 @@ USER_COLUMNS = frozenset(
         "updated_at",
     }
 )
+
+
+#: what a requester reads of the other people on their tickets
+NAME_COLUMNS = frozenset({"id", "first_name", "last_name", "change_position", "deleted_at"})
 
 
 @dataclass(frozen=True)
@@ -100,3 +107,18 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
+
+
+def people_rows(records: Iterable[RowMapping], *, me: uuid.UUID) -> list[dict[str, Any]]:
+    """Users for a requester: their own row as staff see it, others by name only."""
+    full = projection(USERS_TABLE)
+    names = Projection(
+        USERS_TABLE,
+        tuple(c for c in full.columns if c.name in NAME_COLUMNS),
+        tuple(k for c, k in zip(full.columns, full.keys, strict=True) if c.name in NAME_COLUMNS),
+    )
+    out = []
+    for record in records:
+        shown = full if record["id"] == me else names
+        out.extend(shown.rows([record]))
+    return out

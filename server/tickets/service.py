@@ -892,13 +892,20 @@ def comments(session: Session, caller: Caller, ticket: Ticket) -> Sequence[Ticke
 
 
 def add_attachment(
-    session: Session, caller: Caller, ticket: Ticket, *, storage_key: str, internal: bool
+    session: Session,
+    caller: Caller,
+    ticket: Ticket,
+    *,
+    storage_key: str,
+    internal: bool,
+    attachment_id: uuid.UUID | None = None,
 ) -> TicketAttachment:
     if internal and not sees_internal(caller):
         raise PermissionDenied("Only staff can add internal attachments")
     _refuse_if_closed(ticket)
     upload = uploads.claim(session, caller, storage_key, "TICKET_ATTACHMENT", ticket_id=ticket.id)
     attachment = TicketAttachment(
+        **({"id": attachment_id} if attachment_id is not None else {}),
         organization_id=ticket.organization_id,
         ticket_id=ticket.id,
         upload_id=upload.id,

@@ -1,11 +1,17 @@
 """Sync rows for the organization being built: a replica device for the admin and
 the technician (sync_devices), a judged edit that met another change
-(sync_mutations, sync_conflicts), and a ticket that left the technician's scope
-(sync_scope_exits)."""
+(sync_mutations, sync_conflicts), a ticket that left the technician's scope
+(sync_scope_exits), and the retention job's checkpoint and horizon
+(sync_checkpoints, sync_horizons)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from common.ids import uuid7
+from server.core.db import utcnow
+from server.sync import retention
+from server.sync.models import SyncCheckpoint
 from tests.tenancy_seed import DomainSeed
 
 
@@ -58,3 +64,15 @@ def seed(domain: DomainSeed) -> None:
                 headers=domain.admin,
             )
         )
+    # the retention job today, with a checkpoint from a year ago at the first position
+    # (so its horizon purges nothing the walk needs)
+    with domain.db.transaction(tenant=domain.tenant_id) as session:
+        session.add(
+            SyncCheckpoint(
+                organization_id=domain.tenant_id,
+                position=1,
+                taken_at=utcnow() - timedelta(days=400),
+            )
+        )
+    with domain.db.transaction(tenant=domain.tenant_id) as session:
+        assert retention.run(session, domain.tenant_id, utcnow(), keep_days=365).horizon == 1
