@@ -8,6 +8,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from common.enums import Role
 from server.core.db import utcnow
 from server.core.engine import Database
 from server.core.tenancy import ALL_TENANTS
+from server.sync import retention
 from server.sync.models import SyncDevice
 from sync import wire
 from sync.client import ApiClient, Tokens
@@ -203,32 +205,47 @@ def test_a_ticket_reassigned_away_is_removed(
 
 
 def test_resync_required_downloads_everything_again_and_keeps_the_outbox(
-    world: World, client: httpx.Client, laptops: Any
+    world: World, client: httpx.Client, laptops: Any, db: Database
 ) -> None:
+    """A laptop away longer than the retention: the exit of a ticket it held was purged
+    with the tombstones, so no removal will ever come; the 410 makes it download its
+    scope again, the ticket goes, and its queued edit stays."""
     agent, tech, other_tech, teacher = _people(world)
     ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
     gone = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    _comment(client, agent, gone["id"], "Ladder needed")
     laptop = laptops(tech)
     assert laptop.engine.sync().ok
     # an edit waiting out a retry delay, so the push step leaves it in the outbox
     edit = laptop.replica.update_ticket(ticket["id"], {"title": "Lamp, room 204"})
     assert edit.seq is not None
     laptop.replica.record_failure([edit.seq], "test", retry_after=3600)
-    # the ticket left the scope while its tombstone was purged: no removal will come
     _assign(client, agent, gone["id"], other_tech)
-    # a cursor the server has never reached (a restored server) answers 410
-    laptop.replica.apply_page({"cursor": "p999999999", "hasMore": False, "changes": []})
+    organization_id = agent.organization_id
+    assert organization_id is not None
+    long_ago = utcnow() - timedelta(days=200)
+    with db.transaction(tenant=organization_id) as session:
+        assert retention.run(session, organization_id, long_ago, keep_days=90).horizon is None
+    with db.transaction(tenant=organization_id) as session:
+        assert retention.run(session, organization_id, utcnow(), keep_days=90).horizon
 
     report = laptop.engine.sync()
     assert report.ok, report.errors
     assert report.resynced and report.pages >= 1
-    assert laptop.replica.cursor not in (None, "p999999999")
     assert {r.id for r in laptop.replica.tickets()} == {ticket["id"]}
+    assert laptop.replica.rows("ticket_comments") == [], "the gone ticket's comment too"
     (pending,) = laptop.replica.outbox()
     assert pending.seq == edit.seq
     shown = laptop.replica.row("tickets", ticket["id"])
     assert shown is not None and shown.data["title"] == "Lamp, room 204"
     assert report.pending == 1 and report.retry_at is not None
+
+    # a cursor the server has never reached (a server restored from a backup): the same
+    laptop.replica.apply_page({"cursor": "p999999999", "hasMore": False, "changes": []})
+    report = laptop.engine.sync()
+    assert report.ok and report.resynced, report.errors
+    assert laptop.replica.cursor not in (None, "p999999999")
+    assert [m.seq for m in laptop.replica.outbox()] == [edit.seq]
 
 
 def test_an_unknown_cursor_is_a_resync_too(
