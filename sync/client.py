@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,7 @@ class ApiError(Exception):
         status: int | None = None,
         request_id: str | None = None,
         details: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -53,6 +55,8 @@ class ApiError(Exception):
         self.status = status
         self.request_id = request_id
         self.details = details
+        #: seconds the server asked us to wait (``Retry-After`` of a 429 or 503)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -62,6 +66,11 @@ class ApiError(Exception):
             f"ApiError(code={self.code!r}, message={self.message!r}, status={self.status!r}, "
             f"request_id={self.request_id!r})"
         )
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later unchanged: no answer, a server error, or too many requests."""
+        return self.status is None or self.status >= 500 or self.status == 429
 
     @property
     def session_ended(self) -> bool:
@@ -286,6 +295,11 @@ class ApiClient:
     def signed_in(self) -> bool:
         return self._tokens is not None
 
+    def forget(self) -> None:
+        """Drop the tokens here and tell ``on_tokens`` (the stored sign-in goes too),
+        without asking the server (see ``logout``)."""
+        self._set_tokens(None)
+
     # ---------------------------------------------------------------- auth
 
     def login(self, email: str, password: str, mfa_code: str | None = None) -> LoginResult:
@@ -417,6 +431,7 @@ def _json(response: httpx.Response) -> Any:
 
 def _error_from(response: httpx.Response, body: Any) -> ApiError:
     request_id = response.headers.get("x-request-id")
+    retry_after = _retry_after(response.headers.get("retry-after"))
     error = body.get("error") if isinstance(body, Mapping) else None
     if isinstance(error, Mapping) and error.get("code"):
         return ApiError(
@@ -425,6 +440,7 @@ def _error_from(response: httpx.Response, body: Any) -> ApiError:
             status=response.status_code,
             request_id=str(error.get("requestId") or request_id or "") or None,
             details=error.get("details"),
+            retry_after=retry_after,
         )
     reason = response.reason_phrase or "unexpected answer"
     return ApiError(
@@ -432,7 +448,23 @@ def _error_from(response: httpx.Response, body: Any) -> ApiError:
         f"The server answered {response.status_code} {reason}; is this a District Resolve server?",
         status=response.status_code,
         request_id=request_id,
+        retry_after=retry_after,
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the server sends a number; an HTTP date is honoured too)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _reason(exc: httpx.TransportError) -> str:

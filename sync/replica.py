@@ -1088,6 +1088,8 @@ class Replica(_Reads):
                 if not row.get("deletedAt")
             ]
             held_before = self._existing(conn, "tickets", incoming)
+            if parsed.last_sequence:
+                self._settle_applied(conn, parsed.last_sequence, changes)
             self._write_changes(conn, parsed.changes, changes)
             queued = 0
             # A ticket the replica did not hold arrived without the children that
@@ -1110,6 +1112,43 @@ class Replica(_Reads):
             )
             changes.state = True
         return PageApplied(changes, parsed.cursor, parsed.has_more, False, queued)
+
+    def reset_cursor(self) -> Changes:
+        """Forget the cursor (after 410 ``RESYNC_REQUIRED``): the next pull downloads the
+        whole scope again. Rows, the outbox, verdicts and queues are kept."""
+        with self._write() as conn:
+            conn.execute("UPDATE sync_state SET cursor = NULL")
+        return Changes(state=True)
+
+    def retain_only(self, received: Mapping[str, Iterable[str]]) -> Changes:
+        """End a complete download from no cursor (a resync, a verify repair): ``received``
+        holds, per table, the ids it brought, which is everything the scope holds, so a
+        row the server sent earlier (it has a change position) and did not send again has
+        left the scope or was deleted while its tombstone was purged: it goes. Rows made
+        here and not sent back, and rows that pending edits touch, stay; a ticket with
+        pending mutations is removed after their verdicts, as for removals."""
+        wanted = {table: set(ids) for table, ids in received.items()}
+        changes = Changes()
+        with self._write() as conn:
+            touched = {(r[0], r[1]) for r in conn.execute("SELECT tbl, row_id FROM outbox_effects")}
+            for table in KNOWN_TABLES:
+                keep = wanted.get(table, set())
+                stale = [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT id FROM {table} WHERE change_position IS NOT NULL"  # noqa: S608
+                    )
+                    # a ticket with pending edits is only marked (``_remove``)
+                    if r[0] not in keep and (table == "tickets" or (table, r[0]) not in touched)
+                ]
+                for row_id in stale:
+                    self._remove(conn, table, row_id, changes)
+            for table, row_id in conn.execute(
+                "SELECT tbl, id FROM unknown_rows WHERE change_position IS NOT NULL"
+            ).fetchall():
+                if row_id not in wanted.get(table, set()):
+                    self._remove(conn, table, row_id, changes)
+        return changes
 
     def apply_hydration(
         self, changes: Sequence[Mapping[str, Any]] | Mapping[str, Any], ticket_ids: Iterable[str]
@@ -1671,6 +1710,27 @@ class Replica(_Reads):
         self._store(
             conn, table, row_id, found["change_position"], found["deleted_at"], _dumps(shown), kept
         )
+
+    def _settle_applied(
+        self, conn: sqlite3.Connection, last_sequence: int, changes: Changes
+    ) -> None:
+        """The server has judged every mutation up to ``last_sequence`` (a pull says so;
+        their answer may have been lost): the rows it sends already hold their effects,
+        so those effects are no longer replayed on top (a part used would count twice).
+        Their inserts stay listed, so a verdict still takes back a rejected row made here;
+        the mutations stay in the outbox until their verdicts come (a replayed push
+        answers them from the server's record)."""
+        settled = conn.execute(
+            "SELECT DISTINCT tbl, row_id FROM outbox_effects WHERE seq <= ? AND op != 'insert'",
+            (last_sequence,),
+        ).fetchall()
+        if not settled:
+            return
+        conn.execute(
+            "DELETE FROM outbox_effects WHERE seq <= ? AND op != 'insert'", (last_sequence,)
+        )
+        for table, row_id in settled:
+            self._rebuild(conn, table, row_id, changes)
 
     def _effects_of(
         self, conn: sqlite3.Connection, table: str, row_id: str

@@ -700,6 +700,73 @@ def test_parts_used_lower_the_stock_shown_until_judged(replica: Replica) -> None
         replica.use_part(tid(1), PART, VAN, 0)
 
 
+def test_a_pull_that_says_the_server_applied_an_edit_stops_replaying_it(
+    replica: Replica,
+) -> None:
+    """The push answer was lost: the pulled rows already hold the edit (``lastSequence``),
+    so the part used counts once, and the later replayed verdict changes nothing."""
+    level = {"id": "lvl-1", "changePosition": 3, "partId": PART, "locationId": VAN, "quantity": 10}
+    replica.apply_page(page("c1", ("tickets", [ticket(1, 5)]), ("stock_levels", [level])))
+    replica.use_part(tid(1), PART, VAN, 3)
+    replica.update_ticket(tid(1), {"priority": "high"})
+    (used, updated) = replica.pending_mutations(now=0)
+
+    # the server applied the part use only; its level already went down by 3
+    settled = page("c2", ("stock_levels", [{**level, "changePosition": 6, "quantity": 7}]))
+    settled["lastSequence"] = used["seq"]
+    replica.apply_page(settled)
+    assert replica.stock_level(PART, VAN).data["quantity"] == 7  # type: ignore[union-attr]
+    assert shown(replica, 1)["priority"] == "high", "the later edit is still shown"
+    assert [m["seq"] for m in replica.pending_mutations(now=0)] == [used["seq"], updated["seq"]]
+
+    replica.record_results([answer(used, "applied"), answer(updated, "applied")])
+    assert replica.stock_level(PART, VAN).data["quantity"] == 7  # type: ignore[union-attr]
+    assert len(replica.rows("stock_movements")) == 1
+    assert replica.outbox() == []
+
+    # a rejected mutation the pull settled is taken back and its local row goes
+    replica.add_comment(tid(1), "On my way")
+    (comment,) = replica.pending_mutations(now=0)
+    settled = page("c3")
+    settled["lastSequence"] = comment["seq"]
+    replica.apply_page(settled)
+    assert shown(replica, 1)["commentCount"] == 0, "the server's copy has no such comment"
+    replica.record_results([answer(comment, "rejected", code="PERMISSION_DENIED", message="No")])
+    assert replica.rows("ticket_comments") == []
+
+
+def test_retain_only_drops_what_a_full_download_did_not_bring_back(replica: Replica) -> None:
+    replica.apply_page(
+        page(
+            "c1",
+            ("tickets", [ticket(1, 5), ticket(2, 6), ticket(3, 7)]),
+            (
+                "ticket_comments",
+                [child("ticket_comments", 1, 1, 5), child("ticket_comments", 2, 1, 5)],
+            ),
+            (
+                "users",
+                [{"id": "u-gone", "changePosition": 2}, {"id": "u-kept", "changePosition": 3}],
+            ),
+        )
+    )
+    replica.update_ticket(tid(2), {"priority": "high"})  # pending: waits for its verdict
+    replica.create_ticket("Made here")  # never sent back: stays
+    kept_comment = child("ticket_comments", 1, 1, 5)["id"]
+    changes = replica.retain_only(
+        {"tickets": [tid(1)], "ticket_comments": [kept_comment], "users": ["u-kept"]}
+    )
+    assert changes.removed["tickets"] == {tid(3)}
+    assert {r.id for r in replica.rows("ticket_comments")} == {kept_comment}
+    assert [r.id for r in replica.rows("users")] == ["u-kept"]
+    assert replica.pending_removals() == [tid(2)], "removed once its edit is judged"
+    assert {r.data["title"] for r in replica.tickets()} == {
+        "Projector 1 flickers",
+        "Projector 2 flickers",
+        "Made here",
+    }
+
+
 def test_resolving_a_conflict_shows_the_kept_value(replica: Replica) -> None:
     conflict = {
         "id": "k-1",
