@@ -38,3 +38,6 @@ class ErrorCode(StrEnum):
     RESYNC_REQUIRED = "RESYNC_REQUIRED"
     #: sync: the client speaks a protocol version the server no longer supports
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
+    #: sync: an administrator ordered this device's replica wiped; nothing it sends
+    #: is applied, and it deletes its replica and stored sign-in
+    DEVICE_WIPED = "DEVICE_WIPED"

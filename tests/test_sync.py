@@ -97,6 +97,8 @@ def test_each_role_pulls_its_own_scope_page_by_page(world: World, client: httpx.
     )
     assert public.status_code == 201, public.text
 
+    first = _pull(client, tech, uuid7(), limit=2)
+    assert first["ticketsTotal"] == 3 and first["complete"] is True
     rows, _, _, pages = _pull_all(client, tech, uuid7())
     assert pages == 2, "two tickets a page: the technician's three came in two pages"
     assert set(rows["tickets"]) == {t["id"] for t in mine}
@@ -513,6 +515,21 @@ def test_an_admin_wipes_a_lost_laptop_at_its_next_sync(world: World, client: htt
     assert ordered.status_code == 200 and ordered.json()["data"]["wipeRequestedAt"]
     page = _pull(client, tech, device)
     assert page["wipe"] is True and page["changes"] == []
+    # what a wiped laptop still sends is refused, and none of it is applied
+    ticket = new_ticket(client, tenant.admin, assigneeId=str(tech.id))
+    body = {
+        "protocolVersion": 1,
+        "deviceId": str(device),
+        "mutations": [
+            _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="x")
+        ],
+    }
+    refused = client.post("/api/sync/push", json=body, headers=tech.headers)
+    assert assert_error(refused, 410, "DEVICE_WIPED")["details"]["wipeRequestedAt"]
+    comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=tenant.admin.headers)
+    assert comments.json()["data"] == []
+    (listed,) = client.get("/api/sync/devices", headers=tenant.admin.headers).json()["data"]
+    assert listed["wipedAt"], "when the wipe was carried out is recorded"
 
 
 def test_concurrent_writers_never_slip_under_a_returned_cursor(

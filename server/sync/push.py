@@ -34,7 +34,7 @@ from server.inventory import ticket_parts
 from server.inventory.schemas import TicketPartCreate, TicketPartReturn
 from server.sync import wire
 from server.sync.models import SyncConflict, SyncDevice, SyncMutation
-from server.sync.service import device_for, hydrate_page
+from server.sync.service import hydrate_page, working_device
 from server.tickets import service as tickets
 from server.tickets.models import Ticket, TicketEvent
 from server.tickets.schemas import TicketCreate, TicketUpdate
@@ -102,7 +102,7 @@ def push(
     mutations: Sequence[Mapping[str, Any]],
     client: str = "",
 ) -> PushResult:
-    device = device_for(session, caller, device_id, client)
+    device = working_device(session, caller, device_id, client)
     if sent_at is not None:
         device.clock_skew_seconds = round((sent_at - utcnow()).total_seconds())
     results = []
