@@ -719,6 +719,8 @@ class _Reads:
         requester_id: str | None = None,
         building_id: str | None = None,
         search: str | None = None,
+        breached: bool | None = None,
+        due_before: str | None = None,
         sort: str = "-updatedAt",
     ) -> tuple[str, list[Any], str]:
         """The WHERE clause, its parameters and the ORDER BY of a ticket list (for
@@ -745,6 +747,15 @@ class _Reads:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if breached is not None:
+            where.append(
+                "(response_breached OR resolution_breached)"
+                if breached
+                else "NOT (response_breached OR resolution_breached)"
+            )
+        if due_before is not None:
+            where.append("resolution_due_at < ?")
+            params.append(due_before)
         if search is not None and search.strip():
             query: str = _fts_query(search) or '""'
             where.append("fts_id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)")
@@ -779,14 +790,18 @@ class _Reads:
         requester_id: str | None = None,
         building_id: str | None = None,
         search: str | None = None,
+        breached: bool | None = None,
+        due_before: str | None = None,
         sort: str = "-updatedAt",
         limit: int = 50,
         offset: int = 0,
     ) -> list[ReplicaRow]:
         """A page of the ticket list. ``sort``: ``updatedAt``, ``createdAt``, ``priority``,
-        ``resolutionDueAt``, ``number`` or ``status``, ``-`` first for descending. Filters
-        take one value or a list; ``search`` matches words of number, title, description
-        (each as a prefix)."""
+        ``resolutionDueAt``, ``number``, ``status`` or ``buildingId``, ``-`` first for
+        descending. Filters take one value or a list; ``search`` matches words of number,
+        title, description (each as a prefix); ``breached`` keeps tickets whose response
+        or resolution target was (or was not) missed; ``due_before`` those whose
+        resolution is due before that time (a wire timestamp)."""
         sql, params = self.ticket_list_sql(
             status=status,
             status_category=status_category,
@@ -796,6 +811,8 @@ class _Reads:
             requester_id=requester_id,
             building_id=building_id,
             search=search,
+            breached=breached,
+            due_before=due_before,
             sort=sort,
             limit=limit,
             offset=offset,
@@ -910,6 +927,7 @@ _TICKET_SORTS: dict[str, tuple[str, ...]] = {
     "resolutionDueAt": ("resolution_due_at",),
     "number": ("number",),
     "status": ("status", "updated_at"),
+    "buildingId": ("building_id", "updated_at"),
 }
 
 

@@ -942,6 +942,8 @@ def test_the_ticket_list_filters_and_sorts_through_indexes(replica: Replica) -> 
         {"sort": "resolutionDueAt"},
         {"sort": "number"},
         {"status": "new", "sort": "-status"},
+        {"sort": "buildingId"},
+        {"sort": "-buildingId"},
     ]
     with sqlite3.connect(replica.path) as conn:
         for filters in cases:
@@ -957,6 +959,30 @@ def test_the_ticket_list_filters_and_sorts_through_indexes(replica: Replica) -> 
             assert not re.search(r"SCAN tickets(?! USING)", plan), (filters, plan)
     with pytest.raises(ValueError, match="cannot sort"):
         replica.tickets(sort="title; DROP TABLE tickets")
+
+
+def test_the_ticket_list_filters_by_sla_and_groups_by_building(replica: Replica) -> None:
+    synced(
+        replica,
+        ticket(1, 5, buildingId="b2", resolutionDueAt="2026-12-01T10:00:00.000000Z"),
+        ticket(
+            2,
+            5,
+            buildingId="b1",
+            resolutionDueAt="2026-12-01T08:00:00.000000Z",
+            resolutionBreachedAt="2026-12-01T08:00:00.000000Z",
+        ),
+        ticket(3, 5, buildingId="b1", responseBreachedAt="2026-12-01T07:00:00.000000Z"),
+        ticket(4, 5, buildingId=None, resolutionDueAt="2026-12-03T10:00:00.000000Z"),
+    )
+    assert {t.id for t in replica.tickets(breached=True)} == {tid(2), tid(3)}
+    assert {t.id for t in replica.tickets(breached=False)} == {tid(1), tid(4)}
+    due = replica.tickets(due_before="2026-12-02T00:00:00.000000Z", breached=False)
+    assert [t.id for t in due] == [tid(1)]
+    assert replica.count_tickets(due_before="2026-12-02T00:00:00.000000Z") == 2
+    grouped = [t.data["buildingId"] for t in replica.tickets(sort="buildingId")]
+    assert grouped == [None, "b1", "b1", "b2"]
+    assert replica.tickets(sort="-buildingId")[0].data["buildingId"] == "b2"
 
 
 def test_unknown_tables_are_kept_not_refused(replica: Replica) -> None:
