@@ -16,7 +16,9 @@ from pathlib import Path
 
 from common import __version__
 from common.errors import ErrorCode
+from desktop.conflicts import ConflictsView
 from desktop.host import PROBE_INTERVAL_MS, SYNC_INTERVAL_MS, ReplicaHost
+from desktop.newticket import NewTicketDialog
 from desktop.qt import (
     QAction,
     QApplication,
@@ -273,6 +275,19 @@ def resume(store: CredentialStore, last: LastSignIn, directory: Path | None = No
     return session
 
 
+def forget_device(store: CredentialStore, session: Session, directory: Path) -> None:
+    """After a remote wipe: forget who signed in on this computer. The engine has deleted
+    the replica and ended the session (``logout``, whose listener deletes the stored
+    token); the token is deleted again here in case the server could not be told, and
+    the last sign-in and the offline profile go too."""
+    try:
+        store.delete(session.server_url, session.email)
+        for name in (LastSignIn.FILE_NAME, PROFILE_FILE):
+            (directory / name).unlink(missing_ok=True)
+    finally:
+        session.client.close()
+
+
 def sign_out(store: CredentialStore, session: Session) -> str | None:
     """End the session; the stored token goes whatever happens. Returns a warning or None."""
     try:
@@ -331,6 +346,14 @@ class MainWindow(QMainWindow):
         self.sync_action.setStatusTip("Send waiting changes and fetch what is new (F5)")
         self.sync_action.triggered.connect(self._sync_now)
 
+        self.new_ticket_action = QAction("New ticket", self)
+        self.new_ticket_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.new_ticket_action.setStatusTip(
+            "Open a ticket for something found on site (Ctrl+N); works offline"
+        )
+        self.new_ticket_action.triggered.connect(self.open_new_ticket)
+        self.new_ticket_dialog: NewTicketDialog | None = None
+
         self.sign_out_action = QAction("Sign out", self)
         self.sign_out_action.setShortcut(QKeySequence("Ctrl+Shift+Q"))
         self.sign_out_action.setStatusTip("End this session and return to the sign-in window")
@@ -341,6 +364,8 @@ class MainWindow(QMainWindow):
         about_action = QAction("About District Resolve", self)
         about_action.triggered.connect(self._about)
 
+        tickets_menu = self.menuBar().addMenu("&Tickets")
+        tickets_menu.addAction(self.new_ticket_action)
         account_menu = self.menuBar().addMenu("&Account")
         account_menu.addAction(self.sync_action)
         account_menu.addSeparator()
@@ -444,9 +469,14 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([880, 480])
         pane_frame.setMinimumWidth(440)
 
+        self.conflicts_view = ConflictsView(host)
+        self.conflicts_view.message.connect(self._show_message)
+        self.conflicts_view.open_ticket.connect(self.show_ticket)
+
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.splitter, "My work")
+        self.conflicts_tab = self.tabs.addTab(self.conflicts_view, "Conflicts")
         self.tabs.addTab(account_page, "Account")
         self.setCentralWidget(self.tabs)
 
@@ -454,6 +484,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.new_ticket_action)
         toolbar.addAction(self.sync_action)
         self.addToolBar(toolbar)
         self.sync_button = toolbar.widgetForAction(self.sync_action)
@@ -467,7 +498,16 @@ class MainWindow(QMainWindow):
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setVisible(False)
+        # Conflicts and refused changes: shown when there are any; a click opens the tab.
+        self.conflicts_button = QPushButton()
+        self.conflicts_button.setObjectName("conflictsLink")
+        self.conflicts_button.setFlat(True)
+        self.conflicts_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.conflicts_button.setToolTip("Open the conflicts and refused changes")
+        self.conflicts_button.clicked.connect(self.show_conflicts)
+        self.conflicts_button.setVisible(False)
         bar = self.statusBar()
+        bar.addPermanentWidget(self.conflicts_button)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.pending_label)
         bar.addPermanentWidget(self.last_sync_label)
@@ -526,6 +566,49 @@ class MainWindow(QMainWindow):
         self.pending_label.style().unpolish(self.pending_label)
         self.pending_label.style().polish(self.pending_label)
         self.last_sync_label.setText(_last_sync_text(status.last_sync_at))
+        words = []
+        if status.open_conflicts:
+            words.append(
+                f"{status.open_conflicts} conflict{'s' if status.open_conflicts != 1 else ''}"
+            )
+        if status.rejections:
+            words.append(
+                f"{status.rejections} refused change{'s' if status.rejections != 1 else ''}"
+            )
+        self.conflicts_button.setText("⚠ " + " · ".join(words) if words else "")
+        self.conflicts_button.setVisible(bool(words))
+        count = status.open_conflicts + status.rejections
+        self.tabs.setTabText(self.conflicts_tab, f"Conflicts ({count})" if count else "Conflicts")
+
+    @Slot()
+    def show_conflicts(self) -> None:
+        self.tabs.setCurrentIndex(self.conflicts_tab)
+
+    @Slot(str)
+    def show_ticket(self, ticket_id: str) -> None:
+        """My work, with this ticket in the pane (selected in the queue when listed)."""
+        self.tabs.setCurrentIndex(0)
+        self.queue.follow(ticket_id)
+
+    @Slot()
+    def open_new_ticket(self) -> None:
+        """The new-ticket box, placed where the open ticket is (window-modal)."""
+        view = self.ticket_pane.view
+        dialog = NewTicketDialog(
+            self.host,
+            site_id=view.site_id if view else None,
+            building_id=view.building_id if view else None,
+            room_id=view.room_id if view else None,
+            context=f"{view.number} ({view.place})" if view and view.place else "",
+            parent=self,
+        )
+        dialog.message.connect(self._show_message)
+        dialog.created.connect(self.show_ticket)
+        dialog.finished.connect(dialog.deleteLater)
+        self.new_ticket_dialog = dialog
+        dialog.open()
+        dialog.load()
+        dialog.title_edit.setFocus()
 
     @Slot()
     def _sync_started(self) -> None:
@@ -657,6 +740,8 @@ class DesktopApp(QObject):
         self.sign_in_window.setWindowIcon(app_icon())
         self.sign_in_window.submitted.connect(self._sign_in)
         self._server_override = server_url
+        #: the message box shown after a remote wipe (kept for tests)
+        self.wipe_notice: QMessageBox | None = None
 
     def start(self) -> None:
         """Show the sign-in window; continue the last stored sign-in when there is one."""
@@ -728,6 +813,7 @@ class DesktopApp(QObject):
         self.main_window = MainWindow(session, self.host)
         self.main_window.setWindowIcon(app_icon())
         self.main_window.sign_out_requested.connect(self._sign_out)
+        self.host.wiped.connect(self._wiped)
         self.main_window.show()  # before hiding the sign-in window, so the app stays up
         self.sign_in_window.set_busy(False)
         self.sign_in_window.password_edit.clear()
@@ -769,6 +855,46 @@ class DesktopApp(QObject):
             on_error=lambda error: self._signed_out(describe(error)),
             name="sign-out",
         )
+
+    # ---------------------------------------------------------------- remote wipe
+
+    @Slot(str)
+    def _wiped(self, text: str) -> None:
+        """The administrator wiped this computer: the replica is gone and the session
+        ended. Close the main window, forget the sign-in, say so, and ask to sign in."""
+        session, self.session = self.session, None
+        self._close_host()
+        window = self.sign_in_window
+        window.prefill(session.server_url if session else window.server_edit.text(), "")
+        window.reset_after_sign_out(text, warning=True)
+        window.show()  # before the main window goes, so the app stays up
+        if self.main_window is not None:
+            self.main_window.hide()
+            self.main_window.deleteLater()
+            self.main_window = None
+            self.garbage.collect_soon()
+        notice = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "This computer was wiped",
+            text,
+            QMessageBox.StandardButton.Ok,
+            window,
+        )
+        notice.setInformativeText(
+            "Your administrator ordered it, for example because the laptop was reported "
+            "lost. Changes not yet sent from this computer were discarded."
+        )
+        notice.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.wipe_notice = notice
+        notice.open()
+        if session is not None:
+            store, directory = self.store, self.directory
+            self.runner.submit(
+                lambda: forget_device(store, session, directory),
+                on_success=lambda _: self.signed_out.emit(),
+                on_error=lambda error: log.warning("forgetting the sign-in failed: %s", error),
+                name="forget-device",
+            )
 
     def _signed_out(self, warning: str | None) -> None:
         session, self.session = self.session, None

@@ -14,6 +14,7 @@ from typing import Any
 
 from common.workflow import Capacity, TicketStatus, Transition, available
 from sync.replica import Replica, ReplicaReader, ReplicaRow, ReplicaStatus, TicketDetail
+from sync.wire import Verdict
 
 #: a connection the views read through (the reader thread's ``ReplicaReader``)
 Reader = ReplicaReader | Replica
@@ -306,6 +307,10 @@ class TicketView:
     capacities: frozenset[Capacity]
     pending: int
     synced: bool
+    #: where the ticket is (for a new ticket made from this one's context)
+    site_id: str | None = None
+    building_id: str | None = None
+    room_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -318,6 +323,10 @@ _FIELD_NAMES = {
     "buildingId": "building",
     "urgency": "urgency",
     "category": "category",
+    "subcategory": "subcategory",
+    "siteId": "site",
+    "teamId": "team",
+    "tags": "tags",
 }
 
 
@@ -375,6 +384,8 @@ def _pending_text(kind: str, wire: Mapping[str, Any], names: Names, reader: Read
         return "Created the ticket here"
     if kind == "part.use":
         return f"Used {wire.get('quantity', 1)} x {names.part(reader, wire.get('partId'))}"
+    if kind == "part.return":
+        return f"Returned {wire.get('quantity', 1)} x {names.part(reader, wire.get('partId'))}"
     return None  # comments show as comments
 
 
@@ -472,7 +483,14 @@ def ticket_view(
         capacities=held,
         pending=len(detail.pending),
         synced=row.synced,
+        site_id=_str_or_none(data.get("siteId")),
+        building_id=_str_or_none(data.get("buildingId")),
+        room_id=_str_or_none(data.get("roomId")),
     )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def load_ticket(
@@ -486,3 +504,239 @@ def load_ticket(
 
 def load_status(reader: Reader) -> ReplicaStatus:
     return reader.status()
+
+
+# --------------------------------------------------------------------------- conflicts
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictItem:
+    """A field both the technician (offline) and someone on the server changed."""
+
+    id: str
+    ticket_id: str
+    number: str
+    title: str
+    #: the wire field name (``priority``) and its words (``Priority``)
+    field: str
+    label: str
+    base: str
+    mine: str
+    server: str
+    mine_value: Any
+    server_value: Any
+    created_at: datetime | None
+    #: "mine", "server" or "value" once resolved here (sent at the next sync), else None
+    resolution: str | None = None
+    #: the value chosen with "Edit…", in words
+    chosen: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """A change the server refused, with its reason."""
+
+    mutation_id: str
+    ticket_id: str | None
+    number: str
+    title: str
+    #: what was sent, in words ("Status: In progress → Resolved — New lamp")
+    what: str
+    #: the server's sentence
+    reason: str
+    code: str | None
+    judged_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictList:
+    conflicts: tuple[ConflictItem, ...]
+    rejected: tuple[RejectedItem, ...]
+    #: (id, name) of the people a field such as the assignee may take
+    people: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def open(self) -> int:
+        return sum(1 for c in self.conflicts if c.resolution is None)
+
+
+def field_label(name: str) -> str:
+    return _FIELD_NAMES.get(name, name).capitalize()
+
+
+def value_text(reader: Reader, names: Names, name: str, value: Any) -> str:
+    """A field's value in words: names for ids, capitalised levels, "(empty)" for none."""
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    if name in ("assigneeId", "requesterId"):
+        return names.person(reader, value)
+    if name == "buildingId":
+        return names.building(reader, value) or str(value)
+    if name == "roomId":
+        return names.room(reader, value) or str(value)
+    if name in ("teamId", "siteId"):
+        row = reader.row("teams" if name == "teamId" else "sites", str(value))
+        return str(row.data.get("name") or value) if row else str(value)
+    if name in ("priority", "urgency", "impact", "status"):
+        return status_label(str(value))
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _mutation_text(reader: Reader, names: Names, kind: str, wire: Mapping[str, Any]) -> str:
+    said = _pending_text(kind, wire, names, reader)
+    if said is not None:
+        return said
+    if kind == "ticket.comment":
+        word = "Internal note" if wire.get("internal") else "Comment"
+        return f"{word}: {wire.get('body') or ''}"
+    if kind == "ticket.create":
+        return f"New ticket: {(wire.get('ticket') or {}).get('title') or ''}"
+    if kind == "conflict.resolve":
+        return "Resolved a conflict"
+    return kind.replace(".", " ").replace("_", " ").capitalize()
+
+
+def _ticket_words(reader: Reader, ticket_id: str | None) -> tuple[str, str]:
+    row = reader.row("tickets", ticket_id) if ticket_id else None
+    if row is None:
+        return "", ""
+    return row.display_number, str(row.data.get("title") or "")
+
+
+def load_conflicts(reader: Reader, names: Names) -> ConflictList:
+    """Open conflicts (and those resolved here, until the server has them) and the
+    rejected changes not dismissed yet, in words."""
+    conflicts = []
+    for row in reader.conflicts():
+        d = row.data
+        name = str(d.get("field") or "")
+        number, title = _ticket_words(reader, d.get("ticketId"))
+        resolution = d.get("resolution") if d.get("resolvedAt") is not None else None
+        chosen = ""
+        if resolution == "value":
+            ticket = reader.row("tickets", str(d.get("ticketId") or ""))
+            chosen = value_text(reader, names, name, ticket.data.get(name)) if ticket else ""
+        conflicts.append(
+            ConflictItem(
+                id=row.id,
+                ticket_id=str(d.get("ticketId") or ""),
+                number=number,
+                title=title,
+                field=name,
+                label=field_label(name),
+                base=value_text(reader, names, name, d.get("base")),
+                mine=value_text(reader, names, name, d.get("mine")),
+                server=value_text(reader, names, name, d.get("server")),
+                mine_value=d.get("mine"),
+                server_value=d.get("server"),
+                created_at=parse_time(d.get("createdAt")),
+                resolution=str(resolution) if resolution else None,
+                chosen=chosen,
+            )
+        )
+    rejected = []
+    for verdict in reader.verdicts():
+        if verdict.verdict is not Verdict.REJECTED:
+            continue
+        number, title = _ticket_words(reader, verdict.ticket_id)
+        rejected.append(
+            RejectedItem(
+                mutation_id=verdict.mutation_id,
+                ticket_id=verdict.ticket_id,
+                number=number,
+                title=title,
+                what=_mutation_text(reader, names, verdict.kind, verdict.mutation),
+                reason=verdict.message or "The server refused this change.",
+                code=verdict.code,
+                judged_at=parse_time(verdict.judged_at),
+            )
+        )
+    people = sorted(
+        ((uid, names.person(reader, uid)) for uid in names.table(reader, "users")),
+        key=lambda p: p[1],
+    )
+    return ConflictList(tuple(conflicts), tuple(rejected), tuple(people))
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(frozen=True, slots=True)
+class StockItem:
+    """A part at one of the technician's stock locations, as the replica shows it."""
+
+    part_id: str
+    location_id: str
+    part: str
+    part_number: str
+    location: str
+    #: the location is the technician's own (their van, their bag)
+    mine: bool
+    quantity: int
+    reorder_point: int
+
+    @property
+    def low(self) -> bool:
+        """At or under the part's reorder point (or none left)."""
+        return self.quantity <= 0 or (
+            self.reorder_point > 0 and self.quantity <= self.reorder_point
+        )
+
+
+def load_stock(reader: Reader, names: Names, user_id: str | None) -> tuple[StockItem, ...]:
+    """Every stock level the replica holds (the technician's locations and their home
+    site's closets), their own locations first, then by location and part name."""
+    parts = names.table(reader, "parts")
+    locations = names.table(reader, "stock_locations")
+    items = []
+    for level in reader.rows("stock_levels"):
+        d = level.data
+        part = parts.get(str(d.get("partId")))
+        location = locations.get(str(d.get("locationId")))
+        if part is None or location is None or location.get("active") is False:
+            continue
+        if part.get("status") == "discontinued":
+            continue
+        mine = bool(user_id) and str(location.get("holderUserId") or "") == user_id
+        items.append(
+            StockItem(
+                part_id=str(d.get("partId")),
+                location_id=str(d.get("locationId")),
+                part=str(part.get("name") or "A part"),
+                part_number=str(part.get("partNumber") or ""),
+                location=str(location.get("name") or "A location"),
+                mine=mine,
+                quantity=int(d.get("quantity") or 0),
+                reorder_point=int(part.get("reorderPoint") or 0),
+            )
+        )
+    items.sort(key=lambda i: (not i.mine, i.location.lower(), i.part.lower()))
+    return tuple(items)
+
+
+# --------------------------------------------------------------------------- places
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """Buildings and their rooms, for choosing where a new ticket is."""
+
+    #: (id, name), by name
+    buildings: tuple[tuple[str, str], ...]
+    #: building id -> (room id, "Room 204 (Library)"), by room number
+    rooms: Mapping[str, tuple[tuple[str, str], ...]]
+
+
+def load_places(reader: Reader, names: Names) -> Places:
+    rooms: dict[str, list[tuple[str, str, str]]] = {}
+    for room_id, data in names.table(reader, "rooms").items():
+        number = str(data.get("number") or "")
+        rooms.setdefault(str(data.get("buildingId") or ""), []).append(
+            (number.zfill(8), room_id, names.room(reader, room_id))
+        )
+    return Places(
+        buildings=tuple(names.buildings(reader)),
+        rooms={b: tuple((i, label) for _, i, label in sorted(rs)) for b, rs in rooms.items()},
+    )

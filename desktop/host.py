@@ -102,6 +102,9 @@ class ReplicaHost(QObject):
     sync_finished = Signal(object)  # SyncReport
     #: an edit was refused (the sentence to show)
     edit_failed = Signal(str)
+    #: the administrator ordered a remote wipe: the replica file is gone and the session
+    #: ended (the sentence to show); the host has stopped its timers
+    wiped = Signal(str)
 
     def __init__(
         self,
@@ -306,6 +309,14 @@ class ReplicaHost(QObject):
             self._set_online(False)
         elif report.outcome not in (Outcome.CANCELLED,):
             self._set_online(True)
+        if report.outcome is Outcome.WIPED:
+            # The engine deleted the replica and ended the session: nothing more to
+            # read, write or sync. The owner closes the window and this host.
+            for timer in (self._sync_timer, self._probe_timer, self._retry_timer):
+                timer.stop()
+            self.sync_finished.emit(report)
+            self.wiped.emit(report.errors[-1] if report.errors else "This computer was wiped.")
+            return
         self._announce(report.changes)
         self.sync_finished.emit(report)
         if self._closed:

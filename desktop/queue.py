@@ -491,3 +491,10 @@ class QueueView(QWidget):
             return False
         self.table.selectRow(row)
         return True
+
+    def follow(self, ticket_id: str) -> None:
+        """Show ``ticket_id`` in the pane and keep it selected across reloads (a ticket
+        just made here, before the queue has read it)."""
+        if not self.select_ticket(ticket_id):
+            self._selected = ticket_id
+            self.ticket_selected.emit(ticket_id)

@@ -21,6 +21,7 @@ from desktop.data import (
     status_label,
 )
 from desktop.host import ReplicaHost
+from desktop.parts import PartsPicker
 from desktop.qt import (
     QCheckBox,
     QComboBox,
@@ -198,6 +199,14 @@ class TicketPane(QWidget):
         self.actions_row = QHBoxLayout()
         self.actions_row.setSpacing(6)
         self.action_buttons: dict[str, QPushButton] = {}
+        self.parts_button = QPushButton("Use parts…")
+        self.parts_button.setObjectName("action")
+        self.parts_button.setToolTip("Record parts from your van or stock on this ticket")
+        self.parts_button.clicked.connect(self.open_parts_picker)
+        self.parts_picker: PartsPicker | None = None
+        tools_row = QHBoxLayout()
+        tools_row.addLayout(self.actions_row, 1)
+        tools_row.addWidget(self.parts_button)
 
         self.resolve_box = QFrame()
         self.resolve_box.setObjectName("resolveBox")
@@ -252,7 +261,7 @@ class TicketPane(QWidget):
         details.addLayout(top)
         details.addWidget(self.title_label)
         details.addLayout(grid)
-        details.addLayout(self.actions_row)
+        details.addLayout(tools_row)
         details.addWidget(self.resolve_box)
         details.addWidget(self.timeline, 1)
         details.addWidget(self.comment_edit)
@@ -445,3 +454,22 @@ class TicketPane(QWidget):
             name="comment",
             on_done=done,
         )
+
+    @Slot()
+    def open_parts_picker(self) -> None:
+        """The parts picker for this ticket (window-modal; the UI keeps running)."""
+        view = self.view
+        if view is None:
+            return
+        picker = PartsPicker(
+            self.host,
+            ticket_id=view.id,
+            ticket_number=view.number,
+            user_id=self.user_id,
+            parent=self,
+        )
+        picker.message.connect(self.message)
+        picker.finished.connect(picker.deleteLater)
+        self.parts_picker = picker
+        picker.open()
+        picker.load()

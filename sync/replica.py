@@ -886,6 +886,22 @@ class _Reads:
                 ),
             )
 
+    def conflicts(self) -> list[ReplicaRow]:
+        """The ``sync_conflicts`` rows still to show: those open on the server, and those
+        resolved here whose ``conflict.resolve`` waits in the outbox (``pending``), oldest
+        first."""
+        with self._read() as conn:
+            return [
+                _row("sync_conflicts", r)
+                for r in conn.execute(
+                    "SELECT id, change_position, data, "  # noqa: S608
+                    f"{_pending_sql('sync_conflicts')} AS pending FROM sync_conflicts "
+                    "WHERE resolved_at IS NULL OR id IN "
+                    "(SELECT row_id FROM outbox_effects WHERE tbl = 'sync_conflicts') "
+                    "ORDER BY json_extract(data, '$.createdAt'), id"
+                )
+            ]
+
     def stock_level(self, part_id: str, location_id: str) -> ReplicaRow | None:
         with self._read() as conn:
             r = conn.execute(

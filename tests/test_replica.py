@@ -800,6 +800,42 @@ def test_resolving_a_conflict_shows_the_kept_value(replica: Replica) -> None:
         replica.resolve_conflict("k-404", "mine")
 
 
+def test_conflicts_lists_the_open_ones_and_those_resolved_here_until_judged(
+    replica: Replica,
+) -> None:
+    def conflict(n: int, resolved: str | None = None) -> dict[str, object]:
+        return {
+            "id": f"k-{n}",
+            "changePosition": 6,
+            "ticketId": tid(1),
+            "field": "priority",
+            "base": "medium",
+            "mine": "high",
+            "server": "low",
+            "createdAt": f"2026-12-0{n}T09:00:00.000000Z",
+            "resolvedAt": resolved,
+        }
+
+    replica.apply_page(
+        page(
+            "c1",
+            ("tickets", [ticket(1, 6, priority="low")]),
+            ("sync_conflicts", [conflict(2), conflict(1), conflict(3, "2026-12-04T09:00:00Z")]),
+        )
+    )
+    assert [(r.id, r.pending) for r in replica.conflicts()] == [("k-1", False), ("k-2", False)]
+    changes = replica.resolve_conflict("k-1", "server")
+    listed = replica.conflicts()
+    assert [(r.id, r.pending) for r in listed] == [("k-1", True), ("k-2", False)]
+    assert listed[0].data["resolvedAt"] is not None and listed[0].data["resolution"] == "server"
+    (mutation,) = replica.pending_mutations(now=0)
+    replica.record_results(
+        [{"id": mutation["id"], "seq": mutation["seq"], "verdict": "applied", "rows": []}]
+    )
+    assert changes.mutation_id == mutation["id"]
+    assert [r.id for r in replica.conflicts()] == ["k-2"]
+
+
 # ------------------------------------------------------------------- outbox
 
 
