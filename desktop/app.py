@@ -132,6 +132,33 @@ QTextBrowser#timeline {{ border: 1px solid #e3e7ed; border-radius: 6px; backgrou
 QPlainTextEdit {{ border: 1px solid #c5ccd6; border-radius: 5px; background: #ffffff; }}
 QPushButton#action {{ padding: 5px 10px; }}
 QFrame#resolveBox {{ background: #f3f8f3; border: 1px solid #b9d8bc; border-radius: 6px; }}
+QWidget#conflictsContent {{ background: #eef1f5; }}
+QFrame#conflictCard, QFrame#rejectedCard {{
+    background: #ffffff; border: 1px solid #d9dee5; border-radius: 8px;
+}}
+QFrame#conflictCard {{ border-left: 4px solid #d98a00; }}
+QFrame#conflictCard[resolved="true"] {{ border-left: 4px solid #2e7d32; }}
+QFrame#rejectedCard {{ border-left: 4px solid #b42318; }}
+QFrame#valueBox {{ border-radius: 6px; border: 1px solid #d9dee5; background: #f6f8fb; }}
+QFrame#valueBox[side="mine"] {{ background: #eef4fd; border-color: #b8cdef; }}
+QFrame#valueBox[side="server"] {{ background: #fff7ea; border-color: #f0d29a; }}
+QLabel#valueHeading {{ color: #5b6675; font-size: 8.5pt; font-weight: 600; }}
+QLabel#value {{ color: #17243a; font-size: 11pt; font-weight: 600; }}
+QLabel#pendingNote {{ color: #2e7d32; font-weight: 600; }}
+QPushButton#link {{
+    border: none; background: transparent; padding: 0; color: {ACCENT}; font-weight: 600;
+    text-align: left;
+}}
+QPushButton#link:hover {{ text-decoration: underline; background: transparent; }}
+QPushButton#conflictsLink {{
+    border: none; background: transparent; padding: 0 8px; color: #b25e00; font-weight: 600;
+}}
+QPushButton#conflictsLink:hover {{ text-decoration: underline; background: transparent; }}
+QTableWidget#partsTable {{
+    background: #ffffff; alternate-background-color: #f6f8fb; border: 1px solid #d9dee5;
+    border-radius: 6px; selection-background-color: #dce8fa; selection-color: #17243a;
+}}
+QDialog {{ background: #eef1f5; }}
 """
 
 ROLE_NAMES = {

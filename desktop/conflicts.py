@@ -150,7 +150,7 @@ class ConflictCard(QFrame):
         self.ticket_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.ticket_button.setToolTip("Open the ticket in My work")
         self.ticket_button.clicked.connect(lambda: self.open_ticket.emit(item.ticket_id))
-        when = _label(local_text(item.created_at), "muted")
+        when = _label(f"found {local_text(item.created_at)}", "muted")
         top = QHBoxLayout()
         top.addWidget(self.ticket_button)
         top.addStretch(1)
@@ -236,7 +236,7 @@ class RejectedCard(QFrame):
         else:
             top.addWidget(_label("A ticket no longer on this computer", "muted"))
         top.addStretch(1)
-        top.addWidget(_label(local_text(item.judged_at), "muted"))
+        top.addWidget(_label(f"refused {local_text(item.judged_at)}", "muted"))
         what = _label(
             f"<span style='color:#5b6675'>You sent:</span> {html.escape(item.what)}", wrap=True
         )

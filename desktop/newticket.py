@@ -70,7 +70,8 @@ class NewTicketDialog(QDialog):
         self.title_edit.textChanged.connect(self._title_changed)
         self.description_edit = QPlainTextEdit()
         self.description_edit.setPlaceholderText("What you saw, where exactly, what you tried")
-        self.description_edit.setMinimumHeight(110)
+        self.description_edit.setMinimumHeight(90)
+        self.description_edit.setMaximumHeight(140)
         self.urgency_combo = QComboBox()
         for value, text in URGENCIES:
             self.urgency_combo.addItem(text, value)

@@ -53,6 +53,7 @@ class PartsPicker(QDialog):
         *,
         ticket_id: str,
         ticket_number: str,
+        ticket_title: str = "",
         user_id: str | None,
         parent: QWidget | None = None,
     ) -> None:
@@ -66,8 +67,11 @@ class PartsPicker(QDialog):
         self.setWindowTitle(f"Use parts on {ticket_number}")
         self.resize(640, 440)
 
-        heading = QLabel(f"Parts used on {ticket_number}")
+        heading = QLabel(
+            f"Parts used on {ticket_number}" + (f" · {ticket_title}" if ticket_title else "")
+        )
         heading.setObjectName("sectionTitle")
+        heading.setWordWrap(True)
         hint = QLabel("Stock at your locations, as last synced. Low stock is marked.")
         hint.setObjectName("muted")
         self.filter_edit = QLineEdit()
@@ -78,6 +82,11 @@ class PartsPicker(QDialog):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("partsTable")
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        stock_header = self.table.horizontalHeaderItem(3)
+        if stock_header is not None:
+            stock_header.setTextAlignment(
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+            )
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -85,6 +94,7 @@ class PartsPicker(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.setShowGrid(False)
         header = self.table.horizontalHeader()
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)

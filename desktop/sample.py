@@ -204,3 +204,112 @@ def build(
             }
         )
     return replica
+
+
+PARTS = [
+    # (name, part number, reorder point, in the van, at the school's closet)
+    ("Projector lamp ELPLP96", "LAMP-96", 2, 2, 6),
+    ("HDMI cable 3 m", "HDMI-3", 5, 14, 40),
+    ("Chromebook charger 45 W", "CHG-45", 4, 3, 11),
+    ("Smartboard pen", "PEN-SB", 3, 0, 4),
+    ("Cat6 patch cable 2 m", "CAT6-2", 10, 25, 80),
+    ("Wireless access point AP-22", "AP-22", 1, 1, 2),
+]
+
+
+def add_work(replica: Replica, *, now: datetime | None = None) -> None:
+    """Parts at Dana's van and a school closet, two conflicts and a refused change:
+    what the conflicts view and the parts picker show in screenshots."""
+    now = now or datetime.now(UTC)
+    van, closet = "01900000-0000-7000-8000-00000000c001", "01900000-0000-7000-8000-00000000c002"
+    locations = [
+        {"id": van, "name": "Dana's van", "kind": "van", "holderUserId": ME, "active": True},
+        {
+            "id": closet,
+            "name": "Lincoln High IT closet",
+            "kind": "closet",
+            "holderUserId": None,
+            "buildingId": building_id(0),
+            "active": True,
+        },
+    ]
+    parts, levels = [], []
+    for n, (name, number, reorder, in_van, in_closet) in enumerate(PARTS):
+        part_id = f"01900000-0000-7000-8000-0000000d{n:04d}"
+        parts.append({"id": part_id, "name": name, "partNumber": number, "reorderPoint": reorder})
+        for m, (location, quantity) in enumerate(((van, in_van), (closet, in_closet))):
+            levels.append(
+                {
+                    "id": f"01900000-0000-7000-8000-0000000e{n:02d}{m:02d}",
+                    "partId": part_id,
+                    "locationId": location,
+                    "quantity": quantity,
+                }
+            )
+    first = replica.row("tickets", ticket_id(3))
+    second = replica.row("tickets", ticket_id(8))
+    if first is None or second is None:
+        raise ValueError("add_work needs a replica of at least 8 tickets (sample.build)")
+    conflicts = [
+        {
+            "id": "01900000-0000-7000-8000-0000000f0001",
+            "ticketId": ticket_id(3),
+            "field": "priority",
+            "base": "medium",
+            "mine": "critical" if first.data.get("priority") != "critical" else "high",
+            "server": first.data.get("priority"),
+            "userId": ME,
+            "createdAt": _stamp(now - timedelta(minutes=12)),
+            "resolvedAt": None,
+        },
+        {
+            "id": "01900000-0000-7000-8000-0000000f0002",
+            "ticketId": ticket_id(8),
+            "field": "title",
+            "base": str(second.data.get("title")).split(" in room")[0],
+            "mine": str(second.data.get("title")).split(" in room")[0] + " at the north door",
+            "server": second.data.get("title"),
+            "userId": ME,
+            "createdAt": _stamp(now - timedelta(minutes=9)),
+            "resolvedAt": None,
+        },
+    ]
+    rows = [
+        ("stock_locations", locations),
+        ("parts", parts),
+        ("stock_levels", levels),
+        ("sync_conflicts", conflicts),
+    ]
+    replica.apply_page(
+        {
+            "cursor": "work-1",
+            "hasMore": False,
+            "changes": [
+                {
+                    "table": table,
+                    "rows": [{**r, "changePosition": 900_000, "deletedAt": None} for r in rs],
+                }
+                for table, rs in rows
+            ],
+        }
+    )
+    working = replica.tickets(status="in_progress", limit=1)
+    if working:
+        changes = replica.transition_ticket(
+            working[0].id, "resolved", resolution_notes="Reseated the charging bricks"
+        )
+        number = working[0].display_number
+        replica.record_results(
+            [
+                {
+                    "id": changes.mutation_id,
+                    "seq": changes.seq,
+                    "verdict": "rejected",
+                    "code": "TICKET_ALREADY_CLOSED",
+                    "message": (
+                        f"Ticket {number} was closed by Marcus Okafor this morning; "
+                        "it can no longer be resolved"
+                    ),
+                }
+            ]
+        )

@@ -28,6 +28,14 @@ def _wait(app: object, until: Callable[[], bool], timeout: float = 10.0) -> None
         time.sleep(0.01)
 
 
+def _settle(app: object) -> None:
+    from desktop.qt import QApplication
+
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
 def render(out: Path, tickets: int = 2_000) -> list[Path]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from desktop.app import MainWindow, Session, create_application
@@ -40,6 +48,7 @@ def render(out: Path, tickets: int = 2_000) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "replica.sqlite3"
         replica = sample.build(path, tickets)
+        sample.add_work(replica)  # parts, two conflicts, a refused change
         replica.close()
         client = ApiClient(sample.SERVER)
         me = Me.from_api(
@@ -96,6 +105,40 @@ def render(out: Path, tickets: int = 2_000) -> list[Path]:
         second = out / "queue-grouped-search.png"
         window.grab().save(str(second))
         written.append(second)
+
+        # Conflicts and refused changes, reached from the status bar's count.
+        window.conflicts_button.click()
+        view = window.conflicts_view
+        _wait(app, lambda: len(view.cards) == 2 and len(view.rejected_cards) == 1)
+        _settle(app)
+        written.append(out / "conflicts.png")
+        window.grab().save(str(written[-1]))
+
+        # The parts picker over the ticket pane, and a new ticket made from its context.
+        window.queue.search_edit.clear()
+        window.queue.group_check.setChecked(False)
+        window.tabs.setCurrentIndex(0)
+        pane = window.ticket_pane
+        pane.open_parts_picker()
+        picker = pane.parts_picker
+        assert picker is not None
+        _wait(app, lambda: bool(picker.items))
+        _settle(app)
+        written.append(out / "parts-picker.png")
+        picker.grab().save(str(written[-1]))
+        picker.reject()
+        window.open_new_ticket()
+        dialog = window.new_ticket_dialog
+        assert dialog is not None
+        _wait(app, lambda: dialog.building_combo.count() > 1)
+        dialog.title_edit.setText("Ceiling tile loose above the projector")
+        dialog.description_edit.setPlainText(
+            "Hanging by one corner over the teacher's desk; I roped off the area."
+        )
+        _settle(app)
+        written.append(out / "new-ticket.png")
+        dialog.grab().save(str(written[-1]))
+        dialog.reject()
         host.shutdown()
         window.close()
         client.close()

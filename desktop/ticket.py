@@ -204,9 +204,11 @@ class TicketPane(QWidget):
         self.parts_button.setToolTip("Record parts from your van or stock on this ticket")
         self.parts_button.clicked.connect(self.open_parts_picker)
         self.parts_picker: PartsPicker | None = None
+        # what is recorded on the ticket besides its status (parts; later time, files)
         tools_row = QHBoxLayout()
-        tools_row.addLayout(self.actions_row, 1)
+        tools_row.setSpacing(6)
         tools_row.addWidget(self.parts_button)
+        tools_row.addStretch(1)
 
         self.resolve_box = QFrame()
         self.resolve_box.setObjectName("resolveBox")
@@ -261,6 +263,7 @@ class TicketPane(QWidget):
         details.addLayout(top)
         details.addWidget(self.title_label)
         details.addLayout(grid)
+        details.addLayout(self.actions_row)
         details.addLayout(tools_row)
         details.addWidget(self.resolve_box)
         details.addWidget(self.timeline, 1)
@@ -465,6 +468,7 @@ class TicketPane(QWidget):
             self.host,
             ticket_id=view.id,
             ticket_number=view.number,
+            ticket_title=view.title,
             user_id=self.user_id,
             parent=self,
         )
