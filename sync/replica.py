@@ -659,9 +659,12 @@ class _Reads:
                 "FROM outbox o LEFT JOIN upload_queue u ON u.seq = o.seq "
                 "ORDER BY o.seq LIMIT 1"
             ).fetchone()
+            # a file whose ticket was made here and not yet sent waits for the push of
+            # that ticket (the outbox's time), not for a time of its own
             upload = conn.execute(
-                "SELECT count(*) AS n, min(next_attempt_at) AS due FROM upload_queue "
-                "WHERE state = 'waiting'"
+                "SELECT count(*) AS n, min(CASE WHEN t.id IS NULL OR t.change_position "
+                "IS NOT NULL THEN u.next_attempt_at END) AS due FROM upload_queue u "
+                "LEFT JOIN tickets t ON t.id = u.ticket_id WHERE u.state = 'waiting'"
             ).fetchone()
             upload_error = conn.execute(
                 "SELECT last_error FROM upload_queue WHERE state = 'waiting' "

@@ -750,10 +750,16 @@ def test_a_file_on_a_ticket_created_offline_goes_after_the_ticket(
     created = laptop.replica.create_ticket("Smartboard pen missing")
     (ticket_id,) = created.written["tickets"]
     laptop.replica.attach_file(ticket_id, PNG, "board.png")
-    # nothing can be uploaded for a ticket the server does not know yet
+    # nothing can be uploaded for a ticket the server does not know yet: the file
+    # waits for the ticket's push, which is what a scheduler is told to wait for
     assert [m["kind"] for m in laptop.replica.pending_mutations()] == ["ticket.create"]
+    waiting = laptop.replica.status()
+    assert waiting.uploads_waiting == 1 and waiting.next_upload_at is None
+    offline = laptop.offline().sync()
+    assert offline.outcome is Outcome.OFFLINE and laptop.replica.uploads()[0].attempts == 0
+    assert laptop.engine.next_retry_at() == laptop.replica.status().next_attempt_at
 
-    report = laptop.engine.sync()
+    report = laptop.later().sync()
     assert report.ok and report.uploaded == 1, report
     assert report.pushed == 2 and report.applied == 2 and report.rejected == 0
     detail = laptop.replica.ticket(ticket_id)
