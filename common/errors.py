@@ -41,3 +41,7 @@ class ErrorCode(StrEnum):
     #: sync: an administrator ordered this device's replica wiped; nothing it sends
     #: is applied, and it deletes its replica and stored sign-in
     DEVICE_WIPED = "DEVICE_WIPED"
+    #: sync: a new change came with a sequence number this device used before (a
+    #: replica restored from a backup): renumber the pending changes above the
+    #: server's last and send them again
+    SEQUENCE_REUSED = "SEQUENCE_REUSED"

@@ -1015,3 +1015,26 @@ def test_a_device_clock_an_hour_off_is_recorded_and_decides_nothing(
     assert (now["priority"], now["title"]) == ("high", "Renamed"), "values merge, times don't"
     (listed,) = client.get("/api/sync/devices", headers=tech.headers).json()["data"]
     assert 3500 <= listed["clockSkewSeconds"] <= 3700
+
+
+def test_a_reused_sequence_number_is_sent_back_for_renumbering_not_lost(
+    world: World, client: httpx.Client
+) -> None:
+    """A replica restored from a backup numbers its next edit as one it sent before:
+    the server does not judge it (nor what follows it in the push) and says from
+    which number to go on, so the client renumbers and nothing typed is lost."""
+    _, agent, tech, _, ticket = _scene(world, client)
+    device = uuid7()
+    first = _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="a")
+    assert _push(client, tech, device, first)["results"][0]["verdict"] == "applied"
+    reused = _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="b")
+    after = _mutation(2, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="c")
+    answer = _push(client, tech, device, reused, after)
+    assert [(r["verdict"], r.get("code")) for r in answer["results"]] == [
+        ("rejected", "SEQUENCE_REUSED")
+    ]
+    assert answer["lastSequence"] == 1
+    renumbered = _push(client, tech, device, {**reused, "seq": 2}, {**after, "seq": 3})
+    assert [r["verdict"] for r in renumbered["results"]] == ["applied", "applied"]
+    bodies = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers).json()
+    assert sorted(c["body"] for c in bodies["data"]) == ["a", "b", "c"]

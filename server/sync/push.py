@@ -77,6 +77,8 @@ class Outcome:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     code: str | None = None
     message: str | None = None
+    #: judged nothing: not stored, the client sends it again (renumbered)
+    retry: bool = False
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,8 @@ def push(
     for mutation in mutations:
         outcome = _judge(session, caller, device, mutation)
         results.append(_answer(session, caller, mutation, outcome))
+        if outcome.retry:
+            break  # the rest follow it, renumbered
     session.flush()
     return PushResult(last_sequence=device.last_sequence, results=results)
 
@@ -136,9 +140,14 @@ def _judge(
             select(SyncMutation).where(SyncMutation.device_id == device.id, SyncMutation.seq == seq)
         )
         if earlier is not None:
-            return _rejected(
-                ErrorCode.DUPLICATE_RESOURCE,
-                f"Sequence number {seq} of this device was used by another change",
+            # Not stored: the client renumbers its pending changes above the last
+            # sequence and sends this one again (guarantee 4, a restored backup).
+            return Outcome(
+                "rejected",
+                code=ErrorCode.SEQUENCE_REUSED,
+                message=f"Sequence number {seq} of this device was used by another change; "
+                f"number the pending changes from {device.last_sequence + 1}",
+                retry=True,
             )
         return _rejected(
             ErrorCode.DUPLICATE_RESOURCE,

@@ -518,7 +518,8 @@ def _tickets(
     if scope.desk:  # a desk replica drops what was closed since
         page.remove("tickets", (r["id"] for r in records if r["id"] not in in_scope))
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(sent))
-    _children(session, scope, [r["id"] for r in sent], at.since, page)
+    live = [r["id"] for r in sent if r["deleted_at"] is None]  # a tombstone takes its children
+    _children(session, scope, live, at.since, page)
     if more:
         return records[-1]["change_position"], records[-1]["id"]
     return None
