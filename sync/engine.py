@@ -316,10 +316,11 @@ class SyncEngine:
                 return True
             seqs = [int(m["seq"]) for m in body["mutations"]]
             # files refused for good: their attach is rejected; the report says why
+            sent_ids = {str(m["id"]) for m in body["mutations"]}
             refusals = {
-                job.seq: _upload_refusal_text(job.file_name, job.last_error)
+                job.mutation_id: _upload_refusal_text(job.file_name, job.last_error)
                 for job in self.replica.uploads()
-                if job.state == "failed" and job.seq in seqs
+                if job.state == "failed" and job.mutation_id in sent_ids
             }
             try:
                 data = self.client.request("POST", "/api/sync/push", json=body)
@@ -386,10 +387,9 @@ class SyncEngine:
         report: SyncReport,
         sent: list[dict[str, Any]],
         results: list[Any],
-        refusals: Mapping[int, str] | None = None,
+        refusals: Mapping[str, str] | None = None,
     ) -> int:
         sent_ids = {str(m["id"]) for m in sent}
-        seq_of = {str(m["id"]): int(m["seq"]) for m in sent}
         judged = 0
         for result in results:
             if not isinstance(result, Mapping) or str(result.get("id")) not in sent_ids:
@@ -411,7 +411,7 @@ class SyncEngine:
                 )
             elif verdict == Verdict.REJECTED:
                 report.rejected += 1
-                because = (refusals or {}).get(seq_of[str(result.get("id"))])
+                because = (refusals or {}).get(str(result.get("id")))
                 report.rejections.append(
                     because
                     or str(result.get("message") or result.get("code") or "A change was refused.")

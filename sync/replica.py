@@ -268,8 +268,8 @@ class UploadJob:
     """A file attached here, waiting in the upload queue (``upload_queue``)."""
 
     attachment_id: str
-    #: the ``ticket.attach`` mutation that names the file once it is uploaded
-    seq: int
+    #: the ``ticket.attach`` mutation (its id) that names the file once it is uploaded
+    mutation_id: str
     ticket_id: str
     sha256: str
     file_name: str
@@ -491,11 +491,12 @@ def _m2_ticket_search(conn: sqlite3.Connection) -> None:
 
 def _m3_upload_queue(conn: sqlite3.Connection) -> None:
     """The upload queue (guarantee 14): one row per file attached here, tied to the
-    ``ticket.attach`` mutation (``seq``) that waits for its storage key."""
+    ``ticket.attach`` mutation that waits for its storage key by the mutation's id (a
+    sequence number may be renumbered, after ``SEQUENCE_REUSED``; the id never is)."""
     conn.execute(
         """CREATE TABLE upload_queue (
             attachment_id TEXT PRIMARY KEY,
-            seq INTEGER NOT NULL UNIQUE,
+            mutation_id TEXT NOT NULL UNIQUE,
             ticket_id TEXT NOT NULL,
             sha256 TEXT NOT NULL,
             file_name TEXT NOT NULL,
@@ -656,7 +657,7 @@ class _Reads:
             head = conn.execute(
                 "SELECT o.next_attempt_at, o.last_error, u.state AS upload_state, "
                 "u.next_attempt_at AS upload_at, u.last_error AS upload_error "
-                "FROM outbox o LEFT JOIN upload_queue u ON u.seq = o.seq "
+                "FROM outbox o LEFT JOIN upload_queue u ON u.mutation_id = o.id "
                 "ORDER BY o.seq LIMIT 1"
             ).fetchone()
             # a file whose ticket was made here and not yet sent waits for the push of
@@ -999,7 +1000,13 @@ class _Reads:
     def uploads(self) -> list[UploadJob]:
         """Every file of the upload queue, in the order its mutations were queued."""
         with self._read() as conn:
-            return [_upload(r) for r in conn.execute("SELECT * FROM upload_queue ORDER BY seq")]
+            return [
+                _upload(r)
+                for r in conn.execute(
+                    "SELECT u.* FROM upload_queue u LEFT JOIN outbox o ON o.id = u.mutation_id "
+                    "ORDER BY o.seq, u.queued_at"
+                )
+            ]
 
     def due_uploads(self, *, now: float | None = None) -> list[UploadJob]:
         """Files waiting to be uploaded whose retry delay has passed, oldest first."""
@@ -1008,8 +1015,9 @@ class _Reads:
             return [
                 _upload(r)
                 for r in conn.execute(
-                    "SELECT * FROM upload_queue WHERE state = 'waiting' AND next_attempt_at <= ? "
-                    "ORDER BY seq",
+                    "SELECT u.* FROM upload_queue u LEFT JOIN outbox o ON o.id = u.mutation_id "
+                    "WHERE u.state = 'waiting' AND u.next_attempt_at <= ? "
+                    "ORDER BY o.seq, u.queued_at",
                     (moment,),
                 )
             ]
@@ -1071,7 +1079,7 @@ def _row(table: str, r: sqlite3.Row) -> ReplicaRow:
 def _upload(r: sqlite3.Row) -> UploadJob:
     return UploadJob(
         attachment_id=r["attachment_id"],
-        seq=r["seq"],
+        mutation_id=r["mutation_id"],
         ticket_id=r["ticket_id"],
         sha256=r["sha256"],
         file_name=r["file_name"],
@@ -1401,7 +1409,7 @@ class Replica(_Reads):
         with self._read() as conn:
             for r in conn.execute(
                 "SELECT o.*, u.state AS upload_state FROM outbox o "
-                "LEFT JOIN upload_queue u ON u.seq = o.seq ORDER BY o.seq LIMIT ?",
+                "LEFT JOIN upload_queue u ON u.mutation_id = o.id ORDER BY o.seq LIMIT ?",
                 (limit,),
             ):
                 if r["next_attempt_at"] > moment or r["upload_state"] == "waiting":
@@ -1498,7 +1506,8 @@ class Replica(_Reads):
                         if e["op"] == "insert" and _loads(e["fields"]).get("replaced")
                     )
                 upload = conn.execute(
-                    "SELECT file_name, state, last_error FROM upload_queue WHERE seq = ?", (seq,)
+                    "SELECT file_name, state, last_error FROM upload_queue WHERE mutation_id = ?",
+                    (entry["id"],),
                 ).fetchone()
                 message = result.message
                 if upload is not None and upload["state"] == "failed":
@@ -1525,7 +1534,7 @@ class Replica(_Reads):
                     changes.verdicts = True
                 conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
                 conn.execute("DELETE FROM outbox_effects WHERE seq = ?", (seq,))
-                conn.execute("DELETE FROM upload_queue WHERE seq = ?", (seq,))
+                conn.execute("DELETE FROM upload_queue WHERE mutation_id = ?", (entry["id"],))
                 changes.outbox = True
                 for e in effects:
                     touched[(e["tbl"], e["row_id"])] = None
@@ -1950,9 +1959,9 @@ class Replica(_Reads):
                 result,
             )
             conn.execute(
-                "INSERT INTO upload_queue (attachment_id, seq, ticket_id, sha256, file_name, "
-                "mime_type, size_bytes, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (attachment_id, result.seq, ticket_id, sha256, name, mime, size, now),
+                "INSERT INTO upload_queue (attachment_id, mutation_id, ticket_id, sha256, "
+                "file_name, mime_type, size_bytes, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (attachment_id, result.mutation_id, ticket_id, sha256, name, mime, size, now),
             )
         return result
 
@@ -1977,18 +1986,19 @@ class Replica(_Reads):
         result = Changes()
         with self._write() as conn:
             found = conn.execute(
-                "SELECT seq FROM upload_queue WHERE attachment_id = ?", (attachment_id,)
+                "SELECT mutation_id FROM upload_queue WHERE attachment_id = ?", (attachment_id,)
             ).fetchone()
             if found is None:
                 return result
             entry = conn.execute(
-                "SELECT payload FROM outbox WHERE seq = ?", (found["seq"],)
+                "SELECT payload FROM outbox WHERE id = ?", (found["mutation_id"],)
             ).fetchone()
             if entry is not None:
                 payload = _loads(entry["payload"])
                 payload["storageKey"] = storage_key
                 conn.execute(
-                    "UPDATE outbox SET payload = ? WHERE seq = ?", (_dumps(payload), found["seq"])
+                    "UPDATE outbox SET payload = ? WHERE id = ?",
+                    (_dumps(payload), found["mutation_id"]),
                 )
             conn.execute(
                 "UPDATE upload_queue SET state = 'uploaded', storage_key = ?, last_error = NULL, "

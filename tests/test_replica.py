@@ -1060,7 +1060,8 @@ def test_migration_from_version_2_keeps_the_outbox_and_adds_the_upload_queue(
         replica.attach_file(tid(1), PHOTO, "lamp.png")
         assert [m["seq"] for m in replica.pending_mutations(now=0)] == [4]  # attach waits
         (job,) = replica.uploads()
-        assert job.seq == 5 and job.state == "waiting"
+        assert job.state == "waiting"
+        assert job.mutation_id == replica.outbox()[-1].id and replica.outbox()[-1].seq == 5
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
