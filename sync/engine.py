@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from common import __version__
 from common.errors import ErrorCode
 from sync import wire
 from sync.client import ApiClient, ApiError, ServerUnreachable
@@ -309,6 +310,7 @@ class SyncEngine:
         total = len(self.replica.outbox())
         if not total:
             return True
+        renumbered = False
         while True:
             self._check_cancelled(report, cancelled)
             body = self._push_request()
@@ -356,6 +358,18 @@ class SyncEngine:
                 )
                 return False
             self._merge(report, changes)
+            reused = [r for r in results if r.get("code") == ErrorCode.SEQUENCE_REUSED]
+            if reused and isinstance(data.get("lastSequence"), int):
+                # restored from a backup: number the pending changes after the server's
+                # last and send them again (guarantee 4); at most once per sync
+                if renumbered:
+                    report.fail(Outcome.REFUSED, "The server refused the changes' numbering.")
+                    return False
+                self._merge(report, self.replica.renumber_after(data["lastSequence"]))
+                renumbered = True
+                answered = [r for r in results if r not in reused]
+                self._count_verdicts(report, body["mutations"], answered, refusals)
+                continue
             judged = self._count_verdicts(report, body["mutations"], results, refusals)
             if progress is not None:
                 progress("push", report.pushed, total)
@@ -377,6 +391,7 @@ class SyncEngine:
             return None
         return {
             "protocolVersion": wire.PROTOCOL_VERSION,
+            "clientVersion": __version__,
             "deviceId": self.replica.device_id,
             "sentAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "mutations": mutations,
@@ -558,6 +573,7 @@ class SyncEngine:
             cursor = self.replica.cursor
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "cursor": cursor,
                 "limit": self.pull_limit,
@@ -645,6 +661,7 @@ class SyncEngine:
             self._check_cancelled(report, cancelled)
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "cursor": self.replica.cursor,
             }
@@ -679,6 +696,7 @@ class SyncEngine:
                 return
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "ticketIds": ids,
             }

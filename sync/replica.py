@@ -1329,7 +1329,13 @@ class Replica(_Reads):
             ]
             held_before = self._existing(conn, "tickets", incoming)
             if parsed.last_sequence:
-                self._settle_applied(conn, parsed.last_sequence, changes)
+                next_seq = int(conn.execute("SELECT next_seq FROM sync_state").fetchone()[0])
+                if parsed.last_sequence >= next_seq:
+                    # The server judged numbers this replica has not handed out: it was
+                    # restored from a backup. Number what is pending after the server's.
+                    self._renumber(conn, parsed.last_sequence, changes)
+                else:
+                    self._settle_applied(conn, parsed.last_sequence, changes)
             self._write_changes(conn, parsed.changes, changes)
             queued = 0
             # A ticket the replica did not hold arrived without the children that
@@ -1505,8 +1511,8 @@ class Replica(_Reads):
             doomed: list[tuple[str, str]] = []
             for result in parsed:
                 entry = conn.execute("SELECT * FROM outbox WHERE id = ?", (result.id,)).fetchone()
-                if entry is None:
-                    continue
+                if entry is None or result.code == ErrorCode.SEQUENCE_REUSED:
+                    continue  # not judged: renumbered (``renumber_after``) and sent again
                 seq = entry["seq"]
                 effects = conn.execute(
                     "SELECT tbl, row_id, op, fields FROM outbox_effects WHERE seq = ?", (seq,)
@@ -2214,6 +2220,35 @@ class Replica(_Reads):
         self._store(
             conn, table, row_id, found["change_position"], found["deleted_at"], _dumps(shown), kept
         )
+
+    def renumber_after(self, last_sequence: int) -> Changes:
+        """Number every pending mutation after ``last_sequence``, in order: the server
+        answered ``SEQUENCE_REUSED`` (this replica was restored from a backup and
+        reused numbers it had sent before). Mutations the server has judged keep
+        their stored verdicts whatever their number; the others are judged anew."""
+        changes = Changes()
+        with self._write() as conn:
+            self._renumber(conn, last_sequence, changes)
+        return changes
+
+    def _renumber(self, conn: sqlite3.Connection, last_sequence: int, changes: Changes) -> None:
+        pending = [r[0] for r in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
+        first = last_sequence + 1
+        if pending and pending[0] < first:
+            # two steps through negative numbers: no new number meets an old one
+            for table in ("outbox", "outbox_effects"):
+                conn.execute(f"UPDATE {table} SET seq = -seq")  # noqa: S608
+                for offset, old in enumerate(pending):
+                    conn.execute(
+                        f"UPDATE {table} SET seq = ? WHERE seq = ?",  # noqa: S608
+                        (first + offset, -old),
+                    )
+            changes.outbox = True
+        next_seq = int(conn.execute("SELECT next_seq FROM sync_state").fetchone()[0])
+        wanted = max(next_seq, first + len(pending))
+        if wanted != next_seq:
+            conn.execute("UPDATE sync_state SET next_seq = ?", (wanted,))
+            changes.state = True
 
     def _settle_applied(
         self, conn: sqlite3.Connection, last_sequence: int, changes: Changes

@@ -1240,3 +1240,28 @@ def test_device_links_show_at_once_and_follow_their_verdicts(replica: Replica) -
     # the server's tombstone of the unlinked row arrives with the next pull
     replica.apply_page(page("c2", ("ticket_assets", [{**server_link, "deletedAt": "x"}])))
     assert [r.id for r in replica.rows("ticket_assets")] == [server_copy["id"]]
+
+
+def test_a_restored_replica_numbers_its_pending_edits_after_the_servers_last(
+    replica: Replica,
+) -> None:
+    """Restored from a backup, the replica would hand out numbers the server already
+    judged for other changes; a pull saying lastSequence, or a push answered
+    SEQUENCE_REUSED, moves every pending edit after it, in order, effects and all."""
+    synced(replica, ticket(1, 5))
+    first = replica.update_ticket(tid(1), {"priority": "high"})
+    second = replica.add_comment(tid(1), "lamp swapped")
+    assert (first.seq, second.seq) == (1, 2)
+    replica.apply_page({**page("c2"), "lastSequence": 6})
+    pending = replica.pending_mutations(now=float("inf"))
+    assert [(m["id"], m["seq"]) for m in pending] == [
+        (first.mutation_id, 7),
+        (second.mutation_id, 8),
+    ]
+    assert shown(replica, 1)["priority"] == "high", "the edit still shows"
+    third = replica.add_comment(tid(1), "tested")
+    assert third.seq == 9
+    replica.renumber_after(20)  # a push answered SEQUENCE_REUSED, lastSequence 20
+    assert [m["seq"] for m in replica.pending_mutations(now=float("inf"))] == [21, 22, 23]
+    replica.apply_page({**page("c3"), "lastSequence": 20})  # no longer behind: nothing moves
+    assert [m["seq"] for m in replica.pending_mutations(now=float("inf"))] == [21, 22, 23]
