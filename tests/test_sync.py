@@ -948,8 +948,21 @@ def test_a_photo_taken_offline_is_uploaded_then_attached_once(
     rows, _, _, _ = _pull_all(client, tech, uuid7())
     (row,) = rows["ticket_attachments"].values()
     assert row["sha256"] and row["fileName"] == "projector.png"
+    other = _intent(client, tech.headers, ticketId=ticket["id"])
+    assert _put(client, other, PNG).status_code in (200, 201, 204)
+    swapped = _mutation(
+        2,
+        "ticket.attach",
+        ticketId=ticket["id"],
+        attachmentId=str(uuid7()),
+        storageKey=other["storageKey"],
+        sha256="0" * 64,
+    )
+    refused = _push(client, tech, device, swapped)["results"][0]
+    assert (refused["verdict"], refused["code"]) == ("rejected", "VALIDATION_ERROR")
+    assert "not the one attached offline" in refused["message"]
     missing = _mutation(
-        2, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
+        3, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
     )
     refused = _push(client, tech, device, missing)["results"][0]
     assert refused["verdict"] == "rejected", refused

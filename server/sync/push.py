@@ -512,7 +512,7 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
     storage_key = m.get("storageKey")
     if not isinstance(storage_key, str) or not storage_key:
         raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the uploaded file (storageKey)")
-    tickets.add_attachment(
+    attachment = tickets.add_attachment(
         session,
         caller,
         ticket,
@@ -520,6 +520,12 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
         internal=bool(m.get("internal", False)),
         attachment_id=_uuid(m.get("attachmentId")),
     )
+    expected = m.get("sha256")
+    if isinstance(expected, str) and attachment.sha256 and attachment.sha256 != expected.lower():
+        raise Rejected(
+            ErrorCode.VALIDATION_ERROR,
+            "The uploaded file is not the one attached offline (its content differs)",
+        )
     session.flush()
     return Outcome("applied", [ticket.id])
 
