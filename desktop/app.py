@@ -908,8 +908,8 @@ class DesktopApp(QObject):
             window,
         )
         notice.setInformativeText(
-            "Your administrator ordered it, for example because the laptop was reported "
-            "lost. Changes not yet sent from this computer were discarded."
+            "This is done when a laptop is reported lost or changes hands. Changes not "
+            "yet sent from this computer were discarded."
         )
         notice.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.wipe_notice = notice

@@ -108,7 +108,9 @@ class EditValueDialog(QDialog):
             self.line = editor = line
         intro = _label(
             f"<b>{html.escape(item.label)}</b> — yours: {html.escape(item.mine)}; "
-            f"the server's: {html.escape(item.server)}. Enter the value to keep.",
+            f"the server's: {html.escape(item.server)}. "
+            + ("Choose" if self.combo is not None else "Type")
+            + " the value to keep.",
             "muted",
             wrap=True,
         )
