@@ -774,16 +774,58 @@ def pull_figures(
     return figures
 
 
-def profile_download(app: Any, token: str, cursors: list[str | None], device: str) -> str:
-    """Replay the download's pulls through the ASGI app on this thread under cProfile
-    (endpoints run inline, not in the thread pool) and split the time by component."""
+def gzip_cost(pages_file: Path) -> float:
+    """What compressing the download's bodies costs the server (level 6, as served)."""
+    import gzip
+
+    with pages_file.open("rb") as fh:
+        bodies = [line.rstrip(b"\n") for line in fh]
+    started = time.perf_counter()
+    for body in bodies:
+        gzip.compress(body, compresslevel=6)
+    return time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def profiled_endpoints() -> Iterator[cProfile.Profile]:
+    """cProfile every endpoint's unit of work (it runs in the thread pool)."""
     import server.core.routing
-    from bench.request_cost import call
 
     original = server.core.routing.run_in_threadpool
+    profile = cProfile.Profile()
 
-    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
+    async def wrapped(func: Any, *args: Any, **kwargs: Any) -> Any:
+        return await original(profile.runcall, func, *args, **kwargs)
+
+    server.core.routing.run_in_threadpool = wrapped  # type: ignore[assignment]
+    try:
+        yield profile
+    finally:
+        server.core.routing.run_in_threadpool = original  # type: ignore[assignment]
+
+
+def top_functions(profile: cProfile.Profile, lines: int, where: str = "/server/") -> str:
+    import io
+
+    buffer = io.StringIO()
+    stats = pstats.Stats(profile, stream=buffer)
+    stats.sort_stats("cumulative").print_stats(where, lines)
+    return buffer.getvalue()
+
+
+def profile_download(
+    app: Any, token: str, cursors: list[str | None], device: str, gzip_seconds: float
+) -> str:
+    """Replay the download's pulls through the ASGI app on this thread (endpoints run
+    inline, not in the thread pool): once with clocks around the service's ``pull``
+    and the wire projection, which splits the time without a profiler's overhead,
+    then once under cProfile for the functions that cost most."""
+    import io
+
+    import server.core.routing
+    import server.sync.service
+    import server.sync.wire
+    from bench.request_cost import call
 
     headers = [
         (b"authorization", f"Bearer {token}".encode()),
@@ -791,7 +833,7 @@ def profile_download(app: Any, token: str, cursors: list[str | None], device: st
         (b"accept-encoding", b"gzip"),
     ]
 
-    async def replay() -> None:
+    async def replay(device: str) -> None:
         for cursor in cursors:
             body = {"protocolVersion": 1, "deviceId": device, "cursor": cursor, "limit": 500}
             status, _ = await call(
@@ -799,45 +841,51 @@ def profile_download(app: Any, token: str, cursors: list[str | None], device: st
             )
             assert status == 200, status
 
+    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    clocks = {"pull": 0.0, "rows": 0.0}
+
+    def clocked(name: str, func: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if name == "rows":  # fetch (and convert types) outside the projection's clock
+                args = (args[0], list(args[1]))
+            started = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                clocks[name] += time.perf_counter() - started
+
+        return run
+
+    service, projection = server.sync.service, server.sync.wire.Projection
+    originals = (server.core.routing.run_in_threadpool, service.pull, projection.rows)
     server.core.routing.run_in_threadpool = inline  # type: ignore[assignment]
     try:
+        service.pull = clocked("pull", service.pull)  # type: ignore[assignment]
+        projection.rows = clocked("rows", projection.rows)  # type: ignore[method-assign]
+        started = time.perf_counter()
+        asyncio.run(replay(device))
+        total = time.perf_counter() - started
+        service.pull, projection.rows = originals[1:]  # type: ignore[method-assign]
         profile = cProfile.Profile()
         profile.enable()
-        asyncio.run(replay())
+        asyncio.run(replay(str(uuid.uuid4())))
         profile.disable()
     finally:
-        server.core.routing.run_in_threadpool = original  # type: ignore[assignment]
-    stats = pstats.Stats(profile)
-    table: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
-
-    def cumulative(file_part: str, name: str) -> float:
-        return sum(v[3] for k, v in table.items() if file_part in k[0] and k[2] == name)
-
-    def own(name_part: str) -> float:
-        return sum(v[2] for k, v in table.items() if name_part in k[2])
-
-    total = cumulative("sync_bench.py", "replay")
-    pull = cumulative("server/sync/service.py", "pull")
-    projection = cumulative("server/sync/wire.py", "rows")
-    route = cumulative("server/sync/routes.py", "pull")
-    gzip_time = own("'compress' of 'zlib.Compress'")
+        server.core.routing.run_in_threadpool = originals[0]  # type: ignore[assignment]
+        service.pull, projection.rows = originals[1:]  # type: ignore[method-assign]
     parts = [
-        ("SQL: statements, fetching and type conversion", pull - projection),
-        ("wire projection (rows to camelCase dicts)", projection),
-        ("response model (PullOut) built in the route", route - pull),
-        ("gzip (zlib, level 6)", gzip_time),
-        ("FastAPI validation and JSON encoding, middleware, auth", total - route - gzip_time),
+        ("queries: statements, fetching, type conversion", clocks["pull"] - clocks["rows"]),
+        ("wire projection (Python values to camelCase dicts)", clocks["rows"]),
+        ("gzip level 6 (timed apart, on the same bodies)", gzip_seconds),
+        ("the rest: response model, JSON encoding, auth", total - clocks["pull"] - gzip_seconds),
     ]
-    out = [f"server profile of the download's {len(cursors)} pulls (cProfile, {total:.2f} s):"]
+    out = [f"server time of the download's {len(cursors)} pulls, replayed ({total:.2f} s):"]
     for name, seconds in parts:
-        out.append(f"  {name:55} {seconds:7.2f} s {100 * seconds / total:5.1f} %")
-    listing = pstats.Stats(profile)
-    listing.sort_stats("tottime")
-    import io
-
+        out.append(f"  {name:50} {seconds:7.2f} s {100 * seconds / total:5.1f} %")
     buffer = io.StringIO()
-    listing.stream = buffer  # type: ignore[attr-defined]
-    listing.print_stats(25)
+    pstats.Stats(profile, stream=buffer).sort_stats("tottime").print_stats(20)
     out.append(buffer.getvalue())
     return "\n".join(out)
 
@@ -867,6 +915,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="server processes for the concurrent run")
     parser.add_argument("--repeat", type=int, default=30, help="repeats of each small pull")
     parser.add_argument("--profile", action="store_true", help="cProfile the download's pulls")
+    parser.add_argument(
+        "--analyze", action="store_true", help="run ANALYZE on the SQLite server after loading"
+    )
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-concurrent", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
@@ -949,6 +1000,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         f"({build.ticket_count():,} tickets)"
     )
 
+    analyze(db, args)
     timed = Timed(create_app(settings, database=db))
 
     @event.listens_for(db.engine, "before_cursor_execute")
@@ -960,7 +1012,13 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         token = login(base, TECH_EMAIL)
         common = {"url": base, "token": token, "user_id": str(build.tech_id), "limit": args.limit}
 
-        # 1. the initial download, and its floors
+        # 1. the initial download, and its floors (after one small pull of another
+        # device, so the server has compiled its statements as a running one has)
+        with _http(base, token) as http:
+            http.post(
+                "/api/sync/pull",
+                json={"protocolVersion": 1, "deviceId": str(uuid.uuid4()), "limit": 1},
+            ).raise_for_status()
         replica = workdir / "tech.sqlite3"
         pages_file = workdir / "pages.jsonl"
         before = len(timed.requests)
@@ -978,7 +1036,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             cursors: list[str | None] = [None]
             with pages_file.open("rb") as fh:
                 cursors += [json.loads(line)["data"]["cursor"] for line in fh][:-1]
-            print(profile_download(timed.app, token, cursors, str(uuid.uuid4())), flush=True)
+            seconds = gzip_cost(pages_file)
+            report = profile_download(timed.app, token, cursors, str(uuid.uuid4()), seconds)
+            print(report, flush=True)
 
         # 2. a sync after many changes by others, none in this scope, and a no-op sync
         with _http(base, token) as http:
@@ -996,7 +1056,16 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
         # 4. pushing queued mutations, then catching up after server changes in scope
         n_push = scaled(args, 1_000)
+        before = len(timed.requests)
         pushed = run_client("push", {**common, "replica": str(replica), "count": n_push}, workdir)
+        pushed["server"] = sum(s for _, s, _ in timed.requests[before:])
+        pushed["statements"] = sum(n for _, _, n in timed.requests[before:])
+        if args.profile:
+            with profiled_endpoints() as profile:
+                task = {**common, "replica": str(replica), "count": max(2, n_push // 5)}
+                run_client("push", task, workdir)
+            print("\nserver profile of a push of", task["count"], "mutations:")
+            print(top_functions(profile, 45), flush=True)
         mine = build.ticket_ids(build.tech_id)
         n_catch = scaled(args, 10_000)
         build.comments_on(mine, n_catch)
@@ -1015,11 +1084,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 build.tickets(max(0, n_big - small_count), assignees=build.others)
                 big_count = build.ticket_count()
                 log(f"grew to {big_count:,} tickets in {time.monotonic() - started:.0f} s")
-                if args.postgres:
-                    with db.engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT"
-                    ) as conn:
-                        conn.exec_driver_sql("VACUUM ANALYZE")
+                analyze(db, args)
                 big = pull_figures(http, timed, device, small["cursor"], args.repeat)
                 big = pull_figures(http, timed, device, big["cursor"], args.repeat)
                 figures["sizes"] = {"small": (small_count, small), "big": (big_count, big)}
@@ -1031,6 +1096,18 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     (workdir / "figures.json").write_text(json.dumps(figures, default=str, indent=1))
     if args.keep:
         log(f"figures in {workdir / 'figures.json'}")
+
+
+def analyze(db: Any, args: argparse.Namespace) -> None:
+    """Planner statistics: PostgreSQL always (autovacuum would get there), SQLite only
+    with ``--analyze`` (the server never runs ANALYZE on its own SQLite file)."""
+    if args.postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    elif args.analyze:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
 
 
 def concurrent(args: argparse.Namespace, build: Builder, settings: Any, workdir: Path) -> Any:
@@ -1152,6 +1229,7 @@ def report_push(n: int, p: dict[str, Any], n_catch: int, c: dict[str, Any]) -> N
         f"  pushed in {p['pushes']} requests    {p['push']:7.2f} s  ({n / p['push']:,.0f} "
         f"mutations/s; verdicts {p['verdicts']}; left in outbox {p['left']})"
     )
+    print(f"    server time {p['server']:.2f} s, {p['statements']:,} statements")
     print(
         f"  catch-up after {n_catch:,} server changes in scope: {c['wall']:.2f} s, "
         f"{c['pages']} pages, {c['rows']:,} rows, {fmt_bytes(c['wire'])} on the wire, "
