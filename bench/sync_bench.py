@@ -920,6 +920,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-concurrent", action="store_true")
+    parser.add_argument("--only-concurrent", action="store_true", help="only measurement 5")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--client", nargs=2, metavar=("TASK", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1008,87 +1009,103 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
         timed.statements += 1
 
     figures: dict[str, Any] = {"kind": kind, "scale": args.scale}
-    with serving_in_process(timed) as base:
-        token = login(base, TECH_EMAIL)
-        common = {"url": base, "token": token, "user_id": str(build.tech_id), "limit": args.limit}
+    if not args.only_concurrent:
+        with serving_in_process(timed) as base:
+            token = login(base, TECH_EMAIL)
+            common = {
+                "url": base,
+                "token": token,
+                "user_id": str(build.tech_id),
+                "limit": args.limit,
+            }
 
-        # 1. the initial download, and its floors (after one small pull of another
-        # device, so the server has compiled its statements as a running one has)
-        with _http(base, token) as http:
-            http.post(
-                "/api/sync/pull",
-                json={"protocolVersion": 1, "deviceId": str(uuid.uuid4()), "limit": 1},
-            ).raise_for_status()
-        replica = workdir / "tech.sqlite3"
-        pages_file = workdir / "pages.jsonl"
-        before = len(timed.requests)
-        download = run_client(
-            "pull", {**common, "replica": str(replica), "pages_out": str(pages_file)}, workdir
-        )
-        served = timed.requests[before:]
-        download["server"] = sum(s for _, s, _ in served)
-        download["statements"] = sum(n for _, _, n in served)
-        assert download["hydrate_queued"] == 0, "a first download needs no hydration"
-        floor = run_client("floor", {"pages": str(pages_file), "workdir": str(workdir)}, workdir)
-        figures["download"], figures["floor"] = download, floor
-        report_download(download, floor)
-        if args.profile:
-            cursors: list[str | None] = [None]
-            with pages_file.open("rb") as fh:
-                cursors += [json.loads(line)["data"]["cursor"] for line in fh][:-1]
-            seconds = gzip_cost(pages_file)
-            report = profile_download(timed.app, token, cursors, str(uuid.uuid4()), seconds)
-            print(report, flush=True)
+            # 1. the initial download, and its floors (after one small pull of another
+            # device, so the server has compiled its statements as a running one has)
+            with _http(base, token) as http:
+                http.post(
+                    "/api/sync/pull",
+                    json={"protocolVersion": 1, "deviceId": str(uuid.uuid4()), "limit": 1},
+                ).raise_for_status()
+            replica = workdir / "tech.sqlite3"
+            pages_file = workdir / "pages.jsonl"
+            before = len(timed.requests)
+            download = run_client(
+                "pull", {**common, "replica": str(replica), "pages_out": str(pages_file)}, workdir
+            )
+            served = timed.requests[before:]
+            download["server"] = sum(s for _, s, _ in served)
+            download["statements"] = sum(n for _, _, n in served)
+            assert download["hydrate_queued"] == 0, "a first download needs no hydration"
+            floor = run_client(
+                "floor", {"pages": str(pages_file), "workdir": str(workdir)}, workdir
+            )
+            figures["download"], figures["floor"] = download, floor
+            report_download(download, floor)
+            if args.profile:
+                cursors: list[str | None] = [None]
+                with pages_file.open("rb") as fh:
+                    cursors += [json.loads(line)["data"]["cursor"] for line in fh][:-1]
+                seconds = gzip_cost(pages_file)
+                report = profile_download(timed.app, token, cursors, str(uuid.uuid4()), seconds)
+                print(report, flush=True)
 
-        # 2. a sync after many changes by others, none in this scope, and a no-op sync
-        with _http(base, token) as http:
-            device = download["device"]
-            others = build.ticket_ids(others=True)
-            started = time.monotonic()
-            build.comments_on(others, n_others)
-            log(f"{n_others:,} out-of-scope comments in {time.monotonic() - started:.0f} s")
-            after_many = pull_figures(http, timed, device, download["cursor"], args.repeat)
-            noop = pull_figures(http, timed, device, after_many["cursor"], args.repeat)
-            build.comments_on(others[:1], 1)
-            after_one = pull_figures(http, timed, device, noop["cursor"], args.repeat)
-            figures["others"] = {"noop": noop, "one": after_one, "many": after_many}
-            report_others(n_others, noop, after_one, after_many)
-
-        # 4. pushing queued mutations, then catching up after server changes in scope
-        n_push = scaled(args, 1_000)
-        before = len(timed.requests)
-        pushed = run_client("push", {**common, "replica": str(replica), "count": n_push}, workdir)
-        pushed["server"] = sum(s for _, s, _ in timed.requests[before:])
-        pushed["statements"] = sum(n for _, _, n in timed.requests[before:])
-        if args.profile:
-            with profiled_endpoints() as profile:
-                task = {**common, "replica": str(replica), "count": max(2, n_push // 5)}
-                run_client("push", task, workdir)
-            print("\nserver profile of a push of", task["count"], "mutations:")
-            print(top_functions(profile, 45), flush=True)
-        mine = build.ticket_ids(build.tech_id)
-        n_catch = scaled(args, 10_000)
-        build.comments_on(mine, n_catch)
-        before = len(timed.requests)
-        catchup = run_client("pull", {**common, "replica": str(replica)}, workdir)
-        catchup["server"] = sum(s for _, s, _ in timed.requests[before:])
-        figures["push"], figures["catchup"] = pushed, catchup
-        report_push(n_push, pushed, n_catch, catchup)
-
-        # 3. a no-op sync in a small and a large organization
-        with _http(base, token) as http:
-            small_count = build.ticket_count()
-            small = pull_figures(http, timed, device, catchup["cursor"], args.repeat)
-            if not args.skip_big:
+            # 2. a sync after many changes by others, none in this scope, and a no-op sync
+            with _http(base, token) as http:
+                device = download["device"]
+                others = build.ticket_ids(others=True)
                 started = time.monotonic()
-                build.tickets(max(0, n_big - small_count), assignees=build.others)
-                big_count = build.ticket_count()
-                log(f"grew to {big_count:,} tickets in {time.monotonic() - started:.0f} s")
-                analyze(db, args)
-                big = pull_figures(http, timed, device, small["cursor"], args.repeat)
-                big = pull_figures(http, timed, device, big["cursor"], args.repeat)
-                figures["sizes"] = {"small": (small_count, small), "big": (big_count, big)}
-                report_sizes(small_count, small, big_count, big)
+                build.comments_on(others, n_others)
+                log(f"{n_others:,} out-of-scope comments in {time.monotonic() - started:.0f} s")
+                after_many = pull_figures(http, timed, device, download["cursor"], args.repeat)
+                noop = pull_figures(http, timed, device, after_many["cursor"], args.repeat)
+                build.comments_on(others[:1], 1)
+                after_one = pull_figures(http, timed, device, noop["cursor"], args.repeat)
+                figures["others"] = {"noop": noop, "one": after_one, "many": after_many}
+                report_others(n_others, noop, after_one, after_many)
+
+            # 4. pushing queued mutations, then catching up after server changes in scope
+            n_push = scaled(args, 1_000)
+            before = len(timed.requests)
+            pushed = run_client(
+                "push", {**common, "replica": str(replica), "count": n_push}, workdir
+            )
+            pushed["server"] = sum(s for _, s, _ in timed.requests[before:])
+            pushed["statements"] = sum(n for _, _, n in timed.requests[before:])
+            if args.profile:
+                with profiled_endpoints() as profile:
+                    task = {**common, "replica": str(replica), "count": max(2, n_push // 5)}
+                    run_client("push", task, workdir)
+                print("\nserver profile of a push of", task["count"], "mutations:")
+                print(top_functions(profile, 45), flush=True)
+            mine = build.ticket_ids(build.tech_id)
+            n_catch = scaled(args, 10_000)
+            build.comments_on(mine, n_catch)
+            before = len(timed.requests)
+            catchup = run_client("pull", {**common, "replica": str(replica)}, workdir)
+            catchup["server"] = sum(s for _, s, _ in timed.requests[before:])
+            figures["push"], figures["catchup"] = pushed, catchup
+            report_push(n_push, pushed, n_catch, catchup)
+
+            # 3. a no-op sync in a small and a large organization; the first page of a
+            # first download; a sync after the organization grew, none of it in scope
+            with _http(base, token) as http:
+                small_count = build.ticket_count()
+                small = pull_figures(http, timed, device, catchup["cursor"], args.repeat)
+                first_small = pull_figures(http, timed, str(uuid.uuid4()), None, 3)
+                if not args.skip_big:
+                    started = time.monotonic()
+                    build.tickets(max(0, n_big - small_count), assignees=build.others)
+                    big_count = build.ticket_count()
+                    log(f"grew to {big_count:,} tickets in {time.monotonic() - started:.0f} s")
+                    analyze(db, args)
+                    grown = pull_figures(http, timed, device, small["cursor"], 3)
+                    big = pull_figures(http, timed, device, grown["cursor"], args.repeat)
+                    first_big = pull_figures(http, timed, str(uuid.uuid4()), None, 3)
+                    figures["sizes"] = {
+                        "small": (small_count, small, first_small),
+                        "big": (big_count, big, first_big, grown),
+                    }
+                    report_sizes(small_count, small, first_small, big_count, big, first_big, grown)
 
     # 5. technicians at once, against a server process
     if not args.skip_concurrent:
@@ -1179,6 +1196,10 @@ def concurrent(args: argparse.Namespace, build: Builder, settings: Any, workdir:
         )
     errors = sum(r["errors"] for r in results)
     print(f"  errors: {errors}", flush=True)
+    if errors:
+        logged = (workdir / "server.log").read_text(errors="replace").splitlines()
+        for line in [line for line in logged if '"ERROR"' in line][:3]:
+            log(f"server: {line[:600]}")
     return load
 
 
@@ -1238,10 +1259,18 @@ def report_push(n: int, p: dict[str, Any], n_catch: int, c: dict[str, Any]) -> N
     )
 
 
-def report_sizes(small_n: int, small: Any, big_n: int, big: Any) -> None:
-    print("\n3. a no-op sync by the organization's size (median server time)")
-    print(_pull_row(f"{small_n:,} tickets (reference)", small, small))
-    print(_pull_row(f"{big_n:,} tickets", big, small), flush=True)
+def report_sizes(
+    small_n: int, small: Any, first_small: Any, big_n: int, big: Any, first_big: Any, grown: Any
+) -> None:
+    print("\n3. by the organization's size (median server time)")
+    print(_pull_row(f"no-op sync, {small_n:,} tickets (reference)", small, small))
+    print(_pull_row(f"no-op sync, {big_n:,} tickets", big, small))
+    print(_pull_row(f"first download's first page, {small_n:,} tickets", first_small, small))
+    print(_pull_row(f"first download's first page, {big_n:,} tickets", first_big, small))
+    print(
+        _pull_row(f"sync after {big_n - small_n:,} tickets added, none in scope", grown, small),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
