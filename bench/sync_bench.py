@@ -65,6 +65,12 @@ def log(message: str) -> None:
 
 
 def maxrss_mib() -> float:
+    """This process's peak resident memory. VmHWM, not ``ru_maxrss``: Linux keeps the
+    latter across exec, so a child of a large parent would report the parent's."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
