@@ -916,7 +916,9 @@ def main() -> None:
     parser.add_argument(
         "--big-tickets", type=int, help="the large organization (default 1,000,000 x scale)"
     )
-    parser.add_argument("--technicians", type=int, default=100, help="simulated at once")
+    parser.add_argument(
+        "--technicians", type=int, help="simulated at once (default 100 x scale, at least 2)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="push+pull rounds each")
     parser.add_argument("--workers", type=int, help="server processes for the concurrent run")
     parser.add_argument("--repeat", type=int, default=30, help="repeats of each small pull")
@@ -1040,6 +1042,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
             )
             served = timed.requests[before:]
             download["server"] = sum(s for _, s, _ in served)
+            download["limit"] = args.limit
             download["statements"] = sum(n for _, _, n in served)
             assert download["hydrate_queued"] == 0, "a first download needs no hydration"
             floor = run_client(
@@ -1134,7 +1137,7 @@ def analyze(db: Any, args: argparse.Namespace) -> None:
 
 
 def concurrent(args: argparse.Namespace, build: Builder, settings: Any, workdir: Path) -> Any:
-    n = args.technicians
+    n = args.technicians if args.technicians is not None else max(2, scaled(args, 100))
     workers = args.workers or (2 if args.postgres else 1)
     techs = build.technicians(n, build.other_site)
     per_tech = 20
@@ -1213,8 +1216,8 @@ def report_download(d: dict[str, Any], f: dict[str, Any]) -> None:
     plain = f["parse"] + f["plain"]
     replica = f["parse"] + f["apply"]
     print(
-        f"\n1. initial download: {d['rows']:,} rows in {d['pages']} pages (limit per page "
-        "as given)",
+        f"\n1. initial download: {d['rows']:,} rows in {d['pages']} pages "
+        f"(limit {d['limit']} tickets a page)",
         flush=True,
     )
     print(f"  wall time            {d['wall']:8.2f} s   ({d['rows'] / d['wall']:,.0f} rows/s)")
