@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,7 @@ class ApiError(Exception):
         status: int | None = None,
         request_id: str | None = None,
         details: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -53,6 +55,8 @@ class ApiError(Exception):
         self.status = status
         self.request_id = request_id
         self.details = details
+        #: seconds the server asked us to wait (``Retry-After`` of a 429 or 503)
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -62,6 +66,11 @@ class ApiError(Exception):
             f"ApiError(code={self.code!r}, message={self.message!r}, status={self.status!r}, "
             f"request_id={self.request_id!r})"
         )
+
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later unchanged: no answer, a server error, or too many requests."""
+        return self.status is None or self.status >= 500 or self.status == 429
 
     @property
     def session_ended(self) -> bool:
@@ -286,6 +295,11 @@ class ApiClient:
     def signed_in(self) -> bool:
         return self._tokens is not None
 
+    def forget(self) -> None:
+        """Drop the tokens here and tell ``on_tokens`` (the stored sign-in goes too),
+        without asking the server (see ``logout``)."""
+        self._set_tokens(None)
+
     # ---------------------------------------------------------------- auth
 
     def login(self, email: str, password: str, mfa_code: str | None = None) -> LoginResult:
@@ -376,6 +390,69 @@ class ApiClient:
             retry_with = self._tokens
         return self._send(method, path, auth=retry_with, **kwargs)
 
+    def upload(
+        self,
+        url: str,
+        content: bytes | Iterable[bytes],
+        *,
+        size: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """``PUT`` a file's bytes to a signed upload URL (``POST /api/uploads/presign``
+        answers it); returns the upload (``data``). No bearer token goes with it: the
+        signature in the URL is the credential. ``url`` may be absolute (another host,
+        such as object storage) or a path on this server."""
+        sent = {**dict(headers or {}), "Content-Length": str(size)}
+        try:
+            response = self._http.request("PUT", url, content=content, headers=sent)
+        except httpx.TransportError as exc:
+            parts = urlsplit(url)
+            where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else self.base_url
+            raise ServerUnreachable(where, _reason(exc)) from exc
+        body = _json(response)
+        if response.is_success and isinstance(body, Mapping) and "data" in body:
+            return body["data"]
+        raise _error_from(response, body)
+
+    def download(self, path: str, write: Callable[[bytes], None]) -> None:
+        """An authenticated ``GET`` of a file (an attachment's download), handing its
+        bytes to ``write`` chunk by chunk; refreshes the access token once as
+        ``request`` does. An error answer raises ``ApiError`` before anything is
+        written."""
+        with self._lock:
+            if self._tokens is None:
+                raise ApiError(NOT_SIGNED_IN, "Not signed in")
+            if self._tokens.access_token is None:
+                self.refresh()
+            sent_with = self._tokens
+        try:
+            self._stream(path, sent_with, write)
+            return
+        except ApiError as exc:
+            if exc.code != ErrorCode.TOKEN_EXPIRED:
+                raise
+        with self._lock:
+            if self._tokens is None:
+                raise ApiError(NOT_SIGNED_IN, "Not signed in")
+            if self._tokens is sent_with:
+                self.refresh()
+            retry_with = self._tokens
+        self._stream(path, retry_with, write)
+
+    def _stream(self, path: str, auth: Tokens | None, write: Callable[[bytes], None]) -> None:
+        headers = {"Accept": "*/*"}
+        if auth is not None and auth.access_token:
+            headers["Authorization"] = f"Bearer {auth.access_token}"
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error_from(response, _json(response))
+                for chunk in response.iter_bytes():
+                    write(chunk)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, _reason(exc)) from exc
+
     def _send(self, method: str, path: str, *, auth: Tokens | None = None, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})
         if auth is not None and auth.access_token:
@@ -417,6 +494,7 @@ def _json(response: httpx.Response) -> Any:
 
 def _error_from(response: httpx.Response, body: Any) -> ApiError:
     request_id = response.headers.get("x-request-id")
+    retry_after = _retry_after(response.headers.get("retry-after"))
     error = body.get("error") if isinstance(body, Mapping) else None
     if isinstance(error, Mapping) and error.get("code"):
         return ApiError(
@@ -425,6 +503,7 @@ def _error_from(response: httpx.Response, body: Any) -> ApiError:
             status=response.status_code,
             request_id=str(error.get("requestId") or request_id or "") or None,
             details=error.get("details"),
+            retry_after=retry_after,
         )
     reason = response.reason_phrase or "unexpected answer"
     return ApiError(
@@ -432,7 +511,23 @@ def _error_from(response: httpx.Response, body: Any) -> ApiError:
         f"The server answered {response.status_code} {reason}; is this a District Resolve server?",
         status=response.status_code,
         request_id=request_id,
+        retry_after=retry_after,
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the server sends a number; an HTTP date is honoured too)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _reason(exc: httpx.TransportError) -> str:

@@ -32,6 +32,7 @@ from sync.client import (
     normalize_server_url,
 )
 from sync.credentials import (
+    CREDENTIALS_FILE,
     DATA_DIR_ENV,
     SERVICE_NAME,
     CredentialStore,
@@ -456,9 +457,10 @@ def test_cli_login_asks_for_the_mfa_code(
     assert "two-factor    on" in capsys.readouterr().out
 
 
-def test_cli_without_keyring_says_so(
+def test_cli_without_keyring_keeps_the_sign_in_in_a_private_file_and_says_so(
     server_url: str,
     world: World,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -469,10 +471,30 @@ def test_cli_without_keyring_says_so(
     assert cli.main(["login", *base, "--password-stdin"]) == 0
     captured = capsys.readouterr()
     assert "Signed in" in captured.out
-    assert "you will need to sign in again" in captured.err
-    # A new process has nothing to resume from.
+    path = tmp_path / "client" / CREDENTIALS_FILE
+    assert f"sign-in is kept in {path}, readable only by you" in captured.err
+    assert path.stat().st_mode & 0o777 == 0o600
+    # A new process (a new store) resumes from the file.
+    assert cli.main(["whoami", *base]) == 0
+    assert account.email in capsys.readouterr().out
+    assert cli.main(["logout", *base]) == 0
+    assert not path.exists(), "the last token gone, the file goes"
     assert cli.main(["whoami", *base]) == 3
     assert "not signed in" in capsys.readouterr().err
+
+
+def test_credential_file_fallback_is_opt_in(tmp_path: Path) -> None:
+    keyring.set_keyring(NoKeyring())
+    store = CredentialStore(fallback_dir=tmp_path)
+    assert store.save("http://127.0.0.1:8000", "dana@alpha.example", "refresh-1") is True
+    assert store.in_file and not store.memory_only
+    assert (
+        CredentialStore(fallback_dir=tmp_path).load("http://127.0.0.1:8000", "Dana@Alpha.example")
+        == "refresh-1"
+    )
+    assert CredentialStore().load("http://127.0.0.1:8000", "dana@alpha.example") is None
+    store.delete("http://127.0.0.1:8000", "dana@alpha.example")
+    assert not (tmp_path / CREDENTIALS_FILE).exists()
 
 
 def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

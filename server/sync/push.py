@@ -34,7 +34,7 @@ from server.inventory import ticket_parts
 from server.inventory.schemas import TicketPartCreate, TicketPartReturn
 from server.sync import wire
 from server.sync.models import SyncConflict, SyncDevice, SyncMutation
-from server.sync.service import device_for, hydrate_page
+from server.sync.service import hydrate_page, working_device
 from server.tickets import service as tickets
 from server.tickets.models import Ticket, TicketEvent
 from server.tickets.schemas import TicketCreate, TicketUpdate
@@ -77,6 +77,8 @@ class Outcome:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     code: str | None = None
     message: str | None = None
+    #: judged nothing: not stored, the client sends it again (renumbered)
+    retry: bool = False
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -102,13 +104,15 @@ def push(
     mutations: Sequence[Mapping[str, Any]],
     client: str = "",
 ) -> PushResult:
-    device = device_for(session, caller, device_id, client)
+    device = working_device(session, caller, device_id, client)
     if sent_at is not None:
         device.clock_skew_seconds = round((sent_at - utcnow()).total_seconds())
     results = []
     for mutation in mutations:
         outcome = _judge(session, caller, device, mutation)
         results.append(_answer(session, caller, mutation, outcome))
+        if outcome.retry:
+            break  # the rest follow it, renumbered
     session.flush()
     return PushResult(last_sequence=device.last_sequence, results=results)
 
@@ -136,9 +140,14 @@ def _judge(
             select(SyncMutation).where(SyncMutation.device_id == device.id, SyncMutation.seq == seq)
         )
         if earlier is not None:
-            return _rejected(
-                ErrorCode.DUPLICATE_RESOURCE,
-                f"Sequence number {seq} of this device was used by another change",
+            # Not stored: the client renumbers its pending changes above the last
+            # sequence and sends this one again (guarantee 4, a restored backup).
+            return Outcome(
+                "rejected",
+                code=ErrorCode.SEQUENCE_REUSED,
+                message=f"Sequence number {seq} of this device was used by another change; "
+                f"number the pending changes from {device.last_sequence + 1}",
+                retry=True,
             )
         return _rejected(
             ErrorCode.DUPLICATE_RESOURCE,
@@ -503,7 +512,7 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
     storage_key = m.get("storageKey")
     if not isinstance(storage_key, str) or not storage_key:
         raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the uploaded file (storageKey)")
-    tickets.add_attachment(
+    attachment = tickets.add_attachment(
         session,
         caller,
         ticket,
@@ -511,6 +520,12 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
         internal=bool(m.get("internal", False)),
         attachment_id=_uuid(m.get("attachmentId")),
     )
+    expected = m.get("sha256")
+    if isinstance(expected, str) and attachment.sha256 and attachment.sha256 != expected.lower():
+        raise Rejected(
+            ErrorCode.VALIDATION_ERROR,
+            "The uploaded file is not the one attached offline (its content differs)",
+        )
     session.flush()
     return Outcome("applied", [ticket.id])
 

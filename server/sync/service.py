@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, Table, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,12 @@ class UpgradeRequired(ApiError):
     code = ErrorCode.UPGRADE_REQUIRED
 
 
+class DeviceWiped(ApiError):
+    status_code = 410
+    code = ErrorCode.DEVICE_WIPED
+    keep_changes = True  # when the wipe was carried out is recorded
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a replica stands: every change of its scope at or below ``since`` is in
@@ -171,6 +177,8 @@ class Page:
     #: every ticket of the page comes with all its children (a first download)
     complete: bool = False
     last_sequence: int = 0
+    #: on the first page of a first download: how many tickets it will bring
+    tickets_total: int | None = None
 
     def add(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -217,6 +225,23 @@ def check_protocol(version: int, settings: Settings, client_version: str | None 
 
 
 # --- devices -----------------------------------------------------------------------
+
+
+def working_device(
+    session: Session, caller: Caller, device_id: uuid.UUID, client: str
+) -> SyncDevice:
+    """The caller's device for a push, hydrate or verify: refused with 410
+    DEVICE_WIPED, applying nothing, once a wipe was ordered (a pull answers
+    ``wipe: true`` instead, so the client deletes its replica)."""
+    device = device_for(session, caller, device_id, client)
+    if device.wipe_requested_at is not None:
+        device.wiped_at = utcnow()
+        raise DeviceWiped(
+            "An administrator ordered this device's copy of your work deleted; "
+            "it is deleted now. Sign in again to start afresh.",
+            details={"wipeRequestedAt": wire.timestamp(device.wipe_requested_at)},
+        )
+    return device
 
 
 def device_for(session: Session, caller: Caller, device_id: uuid.UUID, client: str) -> SyncDevice:
@@ -382,6 +407,11 @@ def pull(
         complete=at.since is None,
         last_sequence=device.last_sequence,
     )
+    if at.since is None and not at.paging:
+        t = TICKETS.c
+        page.tickets_total = session.scalar(
+            select(func.count()).where(_org(TICKETS, caller), t.deleted_at.is_(None), scope.holds())
+        )
     if not at.paging:
         _lookups(session, scope, at.since, page)
         if not scope.staff:
@@ -488,7 +518,8 @@ def _tickets(
     if scope.desk:  # a desk replica drops what was closed since
         page.remove("tickets", (r["id"] for r in records if r["id"] not in in_scope))
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(sent))
-    _children(session, scope, [r["id"] for r in sent], at.since, page)
+    live = [r["id"] for r in sent if r["deleted_at"] is None]  # a tombstone takes its children
+    _children(session, scope, live, at.since, page)
     if more:
         return records[-1]["change_position"], records[-1]["id"]
     return None
@@ -656,7 +687,7 @@ def hydrate(
     session: Session, caller: Caller, *, device_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID]
 ) -> Page:
     """The named tickets the caller's scope holds, each with every child row."""
-    device_for(session, caller, device_id, "")
+    working_device(session, caller, device_id, "")
     return hydrate_page(session, caller, ticket_ids)
 
 
@@ -737,7 +768,7 @@ def verify(
     """What the caller's replica should hold now, per table: the row count and the
     SHA-256 of the sorted ``id:changePosition`` lines. ``stale`` when the
     organization changed after the cursor: sync, then verify again."""
-    device_for(session, caller, device_id, "")
+    working_device(session, caller, device_id, "")
     assert caller.organization_id is not None
     at = Cursor.parse(cursor)
     stale = at.paging or at.since != current_change_position(session, caller.organization_id)

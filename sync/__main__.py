@@ -1,0 +1,5 @@
+"""``python -m sync``: the same as ``resolve-sync``."""
+
+from sync.cli import main
+
+raise SystemExit(main())
