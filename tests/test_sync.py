@@ -3,6 +3,7 @@ for each role; what leaves a scope; the cost of a sync with nothing new."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import uuid
@@ -1051,3 +1052,46 @@ def test_a_reused_sequence_number_is_sent_back_for_renumbering_not_lost(
     assert [r["verdict"] for r in renumbered["results"]] == ["applied", "applied"]
     bodies = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers).json()
     assert sorted(c["body"] for c in bodies["data"]) == ["a", "b", "c"]
+
+
+def test_a_technicians_changed_tickets_are_read_through_the_scope_indexes(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """Guarantee 2 as a query plan: the pull reads one index range per scope key
+    (assignee, requester, filer, each team), never the organization's whole change
+    log, so 100,000 changes by others cost what a sync with nothing new costs."""
+    from server.core.tenancy import Caller, bind_tenant
+    from server.sync.service import Cursor, Scope, changed_tickets
+
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    _team_with(client, tenant.admin, tech)
+    caller = Caller(
+        user_id=tech.id,
+        organization_id=tenant.id,
+        role=tech.role,
+        email=tech.email,
+        scopes=frozenset({"*"}),
+    )
+    with db.session() as session:
+        bind_tenant(session, tenant.id)
+        statement = changed_tickets(Scope.of(session, caller), Cursor(12), 200)
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.is_sqlite:
+            plan = " ".join(
+                str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+        else:
+            plan = " ".join(str(row[0]) for row in session.execute(text(f"EXPLAIN {compiled}")))
+    used = {name for name in re.findall(r"ix_tickets_sync_\w+", plan)}
+    assert (
+        used
+        == {
+            "ix_tickets_sync_assignee",
+            "ix_tickets_sync_requester",
+            "ix_tickets_sync_creator",
+            "ix_tickets_sync_team",
+        }
+        or not db.is_sqlite
+    ), plan
+    assert "ix_tickets_org_change" not in plan, plan
