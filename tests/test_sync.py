@@ -1095,3 +1095,25 @@ def test_a_technicians_changed_tickets_are_read_through_the_scope_indexes(
         or not db.is_sqlite
     ), plan
     assert "ix_tickets_org_change" not in plan, plan
+
+
+def test_a_push_answer_carries_what_the_edit_wrote_not_the_whole_history(
+    world: World, client: httpx.Client
+) -> None:
+    _, agent, tech, _, ticket = _scene(world, client)
+    for i in range(5):
+        client.post(
+            f"/api/tickets/{ticket['id']}/comments",
+            json={"body": f"old {i}"},
+            headers=agent.headers,
+        )
+    comment_id = str(uuid7())
+    result = _push(
+        client,
+        tech,
+        uuid7(),
+        _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=comment_id, body="new"),
+    )["results"][0]
+    tables = {r["table"]: r["rows"] for r in result["rows"]}
+    assert [c["id"] for c in tables["ticket_comments"]] == [comment_id]
+    assert [t["commentCount"] for t in tables["tickets"]] == [6]

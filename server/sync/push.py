@@ -28,7 +28,7 @@ from server.assets import service as assets
 from server.assets.models import TicketAsset
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound
-from server.core.tenancy import Caller
+from server.core.tenancy import Caller, current_change_position
 from server.inventory import service as inventory
 from server.inventory import ticket_parts
 from server.inventory.schemas import TicketPartCreate, TicketPartReturn
@@ -79,6 +79,8 @@ class Outcome:
     message: str | None = None
     #: judged nothing: not stored, the client sends it again (renumbered)
     retry: bool = False
+    #: the organization's position before the mutation ran: what it wrote is above
+    changed_after: int | None = None
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class Outcome:
             "conflicts": self.conflicts,
             "code": self.code,
             "message": self.message,
+            "changedAfter": self.changed_after,
         }
 
 
@@ -156,6 +159,8 @@ def _judge(
     kind = mutation["kind"]
     handler = HANDLERS.get(kind)
     outcome: Outcome
+    assert caller.organization_id is not None
+    before = current_change_position(session, caller.organization_id)
     try:
         with session.begin_nested():
             if handler is None:
@@ -175,6 +180,7 @@ def _judge(
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         outcome = _rejected(ErrorCode.VALIDATION_ERROR, f"This change is malformed ({exc!r})")
+    outcome.changed_after = before
     session.add(
         SyncMutation(
             id=mutation_id,
@@ -203,17 +209,21 @@ def _answer(
         answer["message"] = outcome.message
     if outcome.conflicts:
         answer["conflicts"] = outcome.conflicts
-    answer["rows"] = _rows(session, caller, outcome.ticket_ids)
+    answer["rows"] = _rows(session, caller, outcome.ticket_ids, outcome.changed_after)
     return answer
 
 
 def _rows(
-    session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUID]
+    session: Session,
+    caller: Caller,
+    ticket_ids: Sequence[uuid.UUID],
+    changed_after: int | None,
 ) -> list[dict[str, Any]]:
-    """The server's copy now of the tickets a mutation touched, as hydrate sends them."""
+    """The server's copy now of the tickets a mutation touched, with the child rows
+    it wrote (a replay of a verdict stored without its position gets them all)."""
     if not ticket_ids:
         return []
-    page = hydrate_page(session, caller, ticket_ids)
+    page = hydrate_page(session, caller, ticket_ids, changed_after=changed_after)
     return [{"table": name, "rows": rows} for name, rows in page.changes.items()]
 
 
@@ -225,6 +235,7 @@ def _replayed(stored: SyncMutation) -> Outcome:
         conflicts=list(result.get("conflicts", [])),
         code=result.get("code"),
         message=result.get("message"),
+        changed_after=result.get("changedAfter"),
     )
 
 

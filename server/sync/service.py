@@ -706,7 +706,16 @@ def hydrate(
     return hydrate_page(session, caller, ticket_ids)
 
 
-def hydrate_page(session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUID]) -> Page:
+def hydrate_page(
+    session: Session,
+    caller: Caller,
+    ticket_ids: Sequence[uuid.UUID],
+    *,
+    changed_after: int | None = None,
+) -> Page:
+    """The named tickets the caller's scope holds with their children: every child,
+    or (``changed_after``) those changed above that position — what a push just
+    wrote, for its answer."""
     scope = Scope.of(session, caller)
     t = TICKETS.c
     records = list(
@@ -722,7 +731,7 @@ def hydrate_page(session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUI
     assert caller.organization_id is not None
     page = Page(cursor="")
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(records))
-    _children(session, scope, [r["id"] for r in records], None, page)
+    _children(session, scope, [r["id"] for r in records], changed_after, page)
     return page
 
 
