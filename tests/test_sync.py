@@ -1117,3 +1117,19 @@ def test_a_push_answer_carries_what_the_edit_wrote_not_the_whole_history(
     tables = {r["table"]: r["rows"] for r in result["rows"]}
     assert [c["id"] for c in tables["ticket_comments"]] == [comment_id]
     assert [t["commentCount"] for t in tables["tickets"]] == [6]
+
+
+def test_the_daily_retention_job_checkpoints_every_active_district(
+    world: World, db: Database, settings: Any
+) -> None:
+    from server.jobs import sync_retention
+
+    tenant = world.org()
+    horizons = sync_retention(db, settings)
+    assert horizons is not None and horizons[tenant.id] is None  # a first checkpoint only
+    with db.engine.connect() as connection:
+        taken = connection.execute(
+            text("SELECT count(*) FROM sync_checkpoints WHERE organization_id = :org"),
+            {"org": tenant.id.hex if db.is_sqlite else tenant.id},
+        ).scalar_one()
+    assert taken == 1
