@@ -38,3 +38,10 @@ class ErrorCode(StrEnum):
     RESYNC_REQUIRED = "RESYNC_REQUIRED"
     #: sync: the client speaks a protocol version the server no longer supports
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
+    #: sync: an administrator ordered this device's replica wiped; nothing it sends
+    #: is applied, and it deletes its replica and stored sign-in
+    DEVICE_WIPED = "DEVICE_WIPED"
+    #: sync: a new change came with a sequence number this device used before (a
+    #: replica restored from a backup): renumber the pending changes above the
+    #: server's last and send them again
+    SEQUENCE_REUSED = "SEQUENCE_REUSED"

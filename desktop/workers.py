@@ -1,4 +1,4 @@
-"""Run blocking work (network, keyring, later the replica) off the UI thread.
+"""Run blocking work (network, keyring, the replica) off the UI thread.
 
 ``TaskRunner.submit(fn, on_success=..., on_error=...)`` runs ``fn()`` on a private
 thread pool; the result or the exception comes back by a queued signal, so both
@@ -11,7 +11,9 @@ import functools
 import gc
 import itertools
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from desktop.qt import QObject, Qt, QThreadPool, QTimer, Signal, Slot
@@ -145,3 +147,77 @@ class GarbageCollector(QObject):
     @Slot()
     def collect(self) -> None:
         gc.collect()
+
+
+class SerialWorker(QObject):
+    """One thread that runs jobs one after another, in the order given (Anki's
+    single-thread executor). The replica's writer is one: every write to the replica
+    file happens on its thread. ``submit`` delivers the result on the UI thread by
+    signal; ``call`` runs a function there and waits for it, for another worker
+    thread (the sync thread hands its replica calls over this way), never for the
+    UI thread."""
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._callbacks: dict[int, tuple[Callback | None, Callback | None]] = {}
+        self._ids = itertools.count(1)
+        self._thread_id: int | None = None
+        self._closed = False
+        self._executor.submit(self._remember_thread).result()
+
+    def _remember_thread(self) -> None:
+        self._thread_id = threading.get_ident()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._callbacks)
+
+    def on_thread(self) -> bool:
+        return threading.get_ident() == self._thread_id
+
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        *,
+        on_success: Callback | None = None,
+        on_error: Callback | None = None,
+        name: str = "job",
+    ) -> None:
+        """Queue ``fn()``; then ``on_success(result)`` or ``on_error(exception)`` on the UI
+        thread. ``fn`` must hold no Qt object (see ``_Relay``)."""
+        if self._closed:
+            log.debug("%s: job %r dropped after shutdown", self.name, name)
+            return
+        job_id = next(self._ids)
+        self._callbacks[job_id] = (on_success, on_error)
+        self._executor.submit(_work, self._relay, job_id, fn, f"{self.name}: {name}")
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` on this worker's thread and return its result (or raise)."""
+        if self.on_thread():
+            return fn()
+        return self._executor.submit(fn).result()
+
+    def shutdown(self, final: Callable[[], Any] | None = None) -> None:
+        """Run what is queued, then ``final()`` (closing a connection) and stop."""
+        if self._closed:
+            return
+        self._closed = True
+        if final is not None:
+            self._executor.submit(final)
+        self._executor.shutdown(wait=True)
+
+    @Slot(int, object, object)
+    def _deliver(self, job_id: int, result: Any, error: BaseException | None) -> None:
+        on_success, on_error = self._callbacks.pop(job_id, (None, None))
+        if error is None:
+            if on_success is not None:
+                on_success(result)
+        elif on_error is not None:
+            on_error(error)
+        else:
+            log.error("%s: %s", self.name, error)

@@ -121,6 +121,11 @@ def sync_retention(db: Database, settings: Settings) -> dict[uuid.UUID, int | No
             log.info(
                 "sync retention %s: %s rows purged below %s", org_id, result.purged, result.horizon
             )
+    if db.is_sqlite:
+        # SQLite plans queries from statistics it gathers only when asked: without
+        # them the child-row reads of push and hydrate scan the organization
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA optimize")
     return horizons
 
 

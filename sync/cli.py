@@ -2,9 +2,10 @@
 
 Sign in (``login``, ``whoami``, ``logout``, ``check``), sync the replica (``sync``,
 ``status``), read it (``tickets``, ``ticket show``, ``conflicts``) and edit it offline
-(``ticket set``, ``ticket comment``, ``ticket new``, ``part use``, ``resolve``): edits
-are written to the replica and its outbox at once and sent by the next ``sync`` (or
-at once with ``--sync``). Documented in ``docs/sync.md``.
+(``ticket set``, ``ticket comment``, ``ticket new``, ``ticket attach``, ``asset link``,
+``asset unlink``, ``part use``, ``resolve``): edits are written to the replica and its
+outbox at once and sent by the next ``sync`` (or at once with ``--sync``). Documented
+in ``docs/sync.md``.
 
 Exit codes:
 
@@ -26,6 +27,7 @@ import getpass
 import json
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     comment.add_argument("--internal", action="store_true", help="a staff-only note")
     comment.add_argument("--minutes", type=int, help="time worked, in minutes")
     with_sync(comment)
+    attach = command(actions, "attach", "Attach a file (uploaded by the next sync, then attached).")
+    attach.add_argument("ticket", metavar="ID", help="ticket id or number")
+    attach.add_argument("file", metavar="FILE", type=Path)
+    attach.add_argument("--internal", action="store_true", help="staff only")
+    attach.add_argument("--type", metavar="MIME", help="the file's type (default: from its name)")
+    with_sync(attach)
+    fetch = command(
+        actions, "file", "Print where an attachment's file is, downloading it when needed."
+    )
+    fetch.add_argument("attachment", metavar="ATTACHMENT_ID")
     new = command(actions, "new", "Create a ticket (numbered when it reaches the server).")
     new.add_argument("--title", required=True)
     new.add_argument("--description", default="")
@@ -188,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("quantity", metavar="QTY", type=int)
     use.add_argument("--location", required=True, metavar="ID", help="stock location id or name")
     with_sync(use)
+
+    asset = commands.add_parser("asset", help="Link devices to tickets, or unlink them.")
+    asset_actions = asset.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("link", "Link a device to a ticket."), ("unlink", "Unlink a device.")):
+        sub = command(asset_actions, name, text)
+        sub.add_argument("ticket", metavar="TICKET", help="ticket id or number")
+        sub.add_argument("asset", metavar="ASSET", help="device id, asset tag or serial number")
+        with_sync(sub)
 
     command(commands, "conflicts", "Open conflicts and rejected changes.", json_out=True)
     resolve = command(commands, "resolve", "Resolve a conflict: keep your value or the server's.")
@@ -218,6 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ticket set": _ticket_set,
         "ticket comment": _ticket_comment,
         "ticket new": _ticket_new,
+        "ticket attach": _ticket_attach,
+        "ticket file": _ticket_file,
+        "asset link": _asset_link,
+        "asset unlink": _asset_link,
         "part use": _part_use,
         "conflicts": _conflicts,
         "resolve": _resolve,
@@ -494,6 +518,7 @@ def _status(args: argparse.Namespace) -> int:
     with _session(args) as session:
         status = session.replica.status()
         outbox = session.replica.outbox()
+        uploads = session.replica.uploads()
     data = {
         "server": session.server,
         "email": session.email,
@@ -509,6 +534,20 @@ def _status(args: argparse.Namespace) -> int:
         "conflicts": status.conflicts,
         "hydrateQueued": status.hydrate_queued,
         "pendingRemovals": status.pending_removals,
+        "uploadsWaiting": status.uploads_waiting,
+        "uploadError": status.upload_error,
+        "uploads": [
+            {
+                "attachmentId": u.attachment_id,
+                "ticketId": u.ticket_id,
+                "fileName": u.file_name,
+                "sizeBytes": u.size_bytes,
+                "state": u.state,
+                "attempts": u.attempts,
+                "lastError": u.last_error,
+            }
+            for u in uploads
+        ],
         "outbox": [
             {
                 "seq": m.seq,
@@ -531,6 +570,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  next try         {_iso(status.next_attempt_at)}")
     if status.last_error:
         print(f"  last error       {status.last_error}")
+    if status.uploads_waiting:
+        print(f"  files to upload  {status.uploads_waiting}")
+    if status.upload_error:
+        print(f"  upload error     {status.upload_error}")
     print(f"  open conflicts   {status.open_conflicts}")
     print(f"  rejected changes {status.rejections}")
     for m in outbox:
@@ -567,7 +610,9 @@ def _ticket_show(args: argparse.Namespace) -> int:
         row = _find_ticket(session.replica, args.ticket)
         detail = session.replica.ticket(row.id)
         users = _names(session.replica)
-    assert detail is not None
+        assert detail is not None
+        files = {a.id: session.replica.attachment_path(a.id) for a in detail.attachments}
+        devices = {a.id: a for a in detail.assets}
     if args.json:
         print(
             json.dumps(
@@ -575,6 +620,25 @@ def _ticket_show(args: argparse.Namespace) -> int:
                     **_ticket_json(detail.ticket),
                     "timeline": [
                         {"kind": e.kind, "at": e.at, **dict(e.row.data)} for e in detail.timeline
+                    ],
+                    "attachments": [
+                        {
+                            **dict(a.data),
+                            "synced": a.synced,
+                            "local": files[a.id] is not None,
+                            "path": str(files[a.id]) if files[a.id] is not None else None,
+                        }
+                        for a in detail.attachments
+                    ],
+                    "assets": [
+                        {
+                            "assetId": link.data.get("assetId"),
+                            "synced": link.synced,
+                            "asset": dict(devices[str(link.data.get("assetId"))].data)
+                            if str(link.data.get("assetId")) in devices
+                            else None,
+                        }
+                        for link in detail.asset_links
                     ],
                     "partsUsed": [dict(r.data) for r in detail.part_movements],
                     "openConflicts": [dict(r.data) for r in detail.open_conflicts],
@@ -604,6 +668,24 @@ def _ticket_show(args: argparse.Namespace) -> int:
             print(f"  {when}  {who}{note}{sent}: {data.get('body')}")
         else:
             print(f"  {when}  {data.get('kind')}")
+    if detail.attachments:
+        print("\nAttachments:")
+    for a in detail.attachments:
+        data = a.data
+        where = "on this computer" if files[a.id] is not None else "not downloaded"
+        sent = "" if a.synced else " [not yet sent]"
+        note = " (internal)" if data.get("isInternal") else ""
+        print(
+            f"  {a.id}  {data.get('fileName')}{note}  {_size(data.get('sizeBytes'))}  {where}{sent}"
+        )
+    if detail.asset_links:
+        print("\nDevices:")
+    for link in detail.asset_links:
+        asset_id = str(link.data.get("assetId"))
+        device = devices.get(asset_id)
+        label = device.data.get("assetTag") or device.data.get("name") if device else None
+        sent = "" if link.synced else " [not yet sent]"
+        print(f"  {asset_id}  {label or ''}{sent}")
     for conflict in detail.open_conflicts:
         c = conflict.data
         print(
@@ -681,6 +763,49 @@ def _ticket_new(args: argparse.Namespace) -> int:
         changes = replica.create_ticket(args.title, args.description, **place)
         ticket_id = next(iter(changes.written.get("tickets", ())), None)
         return _after_edit(args, session, f"New ticket {ticket_id} (not yet numbered).")
+
+
+def _ticket_attach(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if not path.is_file():
+        raise CliError(f"there is no file {path}", EXIT_USAGE)
+    with _session(args) as session:
+        row = _find_ticket(session.replica, args.ticket)
+        session.replica.attach_file(row.id, path, path.name, args.type, args.internal)
+        return _after_edit(
+            args,
+            session,
+            f"{row.display_number}: {path.name} attached ({_size(path.stat().st_size)}); it is "
+            "uploaded with the next sync.",
+        )
+
+
+def _ticket_file(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        local = session.replica.attachment_path(args.attachment)
+        if local is None:
+            with session.client() as client:
+                local = SyncEngine(session.replica, client).fetch_attachment(args.attachment)
+    print(local)
+    return EXIT_OK
+
+
+def _asset_link(args: argparse.Namespace) -> int:
+    with _session(args) as session:
+        replica = session.replica
+        row = _find_ticket(replica, args.ticket)
+        asset_id = _asset_ref(replica, args.asset)
+        if args.action == "link":
+            done = replica.link_asset(row.id, asset_id)
+            what = "linked" if done else "already linked"
+        else:
+            done = replica.unlink_asset(row.id, asset_id)
+            what = "unlinked" if done else "was not linked"
+        text = f"{row.display_number}: device {args.asset} {what}."
+        if not done:
+            print(text)
+            return EXIT_OK
+        return _after_edit(args, session, text)
 
 
 def _part_use(args: argparse.Namespace) -> int:
@@ -785,6 +910,29 @@ def _lookup(replica: Replica, table: str, ref: str, keys: Sequence[str], what: s
     if matches:
         raise CliError(f"{ref!r} names {len(matches)} of the replica's {what}s; give the id")
     raise CliError(f"{what} {ref} is not in the replica")
+
+
+def _asset_ref(replica: Replica, ref: str) -> str:
+    """A device by id, asset tag or serial number; an id the replica does not hold (a
+    device of another site) is taken as given."""
+    try:
+        return _lookup(replica, "assets", ref, ("assetTag", "serialNumber"), "device").id
+    except CliError:
+        try:
+            return str(uuid.UUID(ref.strip()))
+        except ValueError:
+            raise CliError(f"device {ref} is not in the replica; give its id") from None
+
+
+def _size(value: Any) -> str:
+    if not isinstance(value, int):
+        return "?"
+    size = float(value)
+    for unit in ("bytes", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} MB"
 
 
 def _user_ref(session: Session, ref: str) -> str | None:

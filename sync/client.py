@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -389,6 +389,69 @@ class ApiClient:
                 self.refresh()
             retry_with = self._tokens
         return self._send(method, path, auth=retry_with, **kwargs)
+
+    def upload(
+        self,
+        url: str,
+        content: bytes | Iterable[bytes],
+        *,
+        size: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """``PUT`` a file's bytes to a signed upload URL (``POST /api/uploads/presign``
+        answers it); returns the upload (``data``). No bearer token goes with it: the
+        signature in the URL is the credential. ``url`` may be absolute (another host,
+        such as object storage) or a path on this server."""
+        sent = {**dict(headers or {}), "Content-Length": str(size)}
+        try:
+            response = self._http.request("PUT", url, content=content, headers=sent)
+        except httpx.TransportError as exc:
+            parts = urlsplit(url)
+            where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else self.base_url
+            raise ServerUnreachable(where, _reason(exc)) from exc
+        body = _json(response)
+        if response.is_success and isinstance(body, Mapping) and "data" in body:
+            return body["data"]
+        raise _error_from(response, body)
+
+    def download(self, path: str, write: Callable[[bytes], None]) -> None:
+        """An authenticated ``GET`` of a file (an attachment's download), handing its
+        bytes to ``write`` chunk by chunk; refreshes the access token once as
+        ``request`` does. An error answer raises ``ApiError`` before anything is
+        written."""
+        with self._lock:
+            if self._tokens is None:
+                raise ApiError(NOT_SIGNED_IN, "Not signed in")
+            if self._tokens.access_token is None:
+                self.refresh()
+            sent_with = self._tokens
+        try:
+            self._stream(path, sent_with, write)
+            return
+        except ApiError as exc:
+            if exc.code != ErrorCode.TOKEN_EXPIRED:
+                raise
+        with self._lock:
+            if self._tokens is None:
+                raise ApiError(NOT_SIGNED_IN, "Not signed in")
+            if self._tokens is sent_with:
+                self.refresh()
+            retry_with = self._tokens
+        self._stream(path, retry_with, write)
+
+    def _stream(self, path: str, auth: Tokens | None, write: Callable[[bytes], None]) -> None:
+        headers = {"Accept": "*/*"}
+        if auth is not None and auth.access_token:
+            headers["Authorization"] = f"Bearer {auth.access_token}"
+        try:
+            with self._http.stream("GET", path, headers=headers) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error_from(response, _json(response))
+                for chunk in response.iter_bytes():
+                    write(chunk)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(self.base_url, _reason(exc)) from exc
 
     def _send(self, method: str, path: str, *, auth: Tokens | None = None, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", None) or {})

@@ -15,19 +15,24 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
+from common import __version__
 from common.errors import ErrorCode
 from sync import wire
 from sync.client import ApiClient, ApiError, ServerUnreachable
-from sync.replica import BACKOFF_MAX, Changes, Replica, backoff_delay
+from sync.replica import BACKOFF_MAX, Changes, Replica, ReplicaError, backoff_delay
 from sync.wire import MAX_HYDRATE, MAX_PUSH, PullPage, Verdict, WireError
 
 #: tickets per pull page (the server caps it at 500)
 PULL_LIMIT = 200
+#: push-and-upload rounds per sync (each round frees the attach mutations whose files
+#: it uploaded; tickets created here with files need one round each, at most)
+_MAX_ROUNDS = 20
 #: the code a push of a wiped device gets (410); a pull says ``"wipe": true`` instead
 DEVICE_WIPED = "DEVICE_WIPED"
 
@@ -89,6 +94,11 @@ class SyncReport:
     removed: int = 0
     #: tickets brought with their whole history (hydrate)
     hydrated: int = 0
+    #: files attached here that reached the server this time; files refused for good
+    #: (their ``ticket.attach`` is rejected, saying why); files still waiting
+    uploaded: int = 0
+    uploads_refused: int = 0
+    uploads_waiting: int = 0
     #: the server asked for a full download (410) and it was done
     resynced: bool = False
     #: a verify ran to the end; the tables that differed (downloaded again), and those
@@ -135,6 +145,8 @@ class SyncReport:
                 if n
             ]
             parts.append(f"sent {self.pushed} change(s) ({', '.join(verdicts)})")
+        if self.uploaded:
+            parts.append(f"uploaded {self.uploaded} file(s)")
         if self.pulled_rows:
             parts.append(f"received {self.pulled_rows} row(s) in {self.pages} page(s)")
         if self.removed:
@@ -172,6 +184,9 @@ class SyncReport:
             "pages": self.pages,
             "removed": self.removed,
             "hydrated": self.hydrated,
+            "uploaded": self.uploaded,
+            "uploadsRefused": self.uploads_refused,
+            "uploadsWaiting": self.uploads_waiting,
             "resynced": self.resynced,
             "verified": self.verified,
             "mismatched": list(self.mismatched),
@@ -231,7 +246,7 @@ class SyncEngine:
         retry_now: bool = False,
         verify: bool = False,
     ) -> SyncReport:
-        """One full sync: push, pull, hydrate. Never raises for what the server or the
+        """One full sync: push and upload, pull, hydrate. Never raises for what the server or the
         network does: the report says what happened (a bug still raises).
 
         ``retry_now``: the user asked (a "Sync now" button, ``resolve-sync sync``): send
@@ -245,7 +260,7 @@ class SyncEngine:
                 report.fail(Outcome.WIPED, _WIPED_TEXT)
                 return self._finish(report)
             try:
-                self._push(report, progress, cancelled)
+                self._send(report, progress, cancelled)
                 self._pull(report, progress, cancelled)
                 self._hydrate(report, progress, cancelled)
                 if verify:
@@ -264,24 +279,51 @@ class SyncEngine:
         head = self.replica.status()
         if head.pending and head.next_attempt_at is not None:
             due.append(head.next_attempt_at)
+        if head.uploads_waiting and head.next_upload_at is not None:
+            due.append(head.next_upload_at)
         if self._retry_at is not None:
             due.append(self._retry_at)
         return min(due) if due else None
 
     # ---------------------------------------------------------------- push
 
-    def _push(
+    def _send(
         self, report: SyncReport, progress: Progress | None, cancelled: Cancelled | None
     ) -> None:
+        """Push and upload in rounds (guarantee 14). A push sends the due run of the
+        outbox up to the first ``ticket.attach`` whose file is not uploaded yet; then the
+        due uploads go, each once its ticket is on the server (a ticket created here is
+        pushed first, in the run before); the attach mutations they freed go in the next
+        round's push. A round that frees nothing ends it."""
+        tried: set[str] = set()  # each file is tried once per sync
+        for _ in range(_MAX_ROUNDS):
+            if not self._push(report, progress, cancelled):
+                return
+            if not self._upload(report, cancelled, tried):
+                return
+
+    def _push(
+        self, report: SyncReport, progress: Progress | None, cancelled: Cancelled | None
+    ) -> bool:
+        """Push the due run of the outbox in batches; False when a push failed (the
+        mutations wait for their retry)."""
         total = len(self.replica.outbox())
         if not total:
-            return
+            return True
+        renumbered = False
         while True:
             self._check_cancelled(report, cancelled)
             body = self._push_request()
             if body is None:
-                return
+                return True
             seqs = [int(m["seq"]) for m in body["mutations"]]
+            # files refused for good: their attach is rejected; the report says why
+            sent_ids = {str(m["id"]) for m in body["mutations"]}
+            refusals = {
+                job.mutation_id: _upload_refusal_text(job.file_name, job.last_error)
+                for job in self.replica.uploads()
+                if job.state == "failed" and job.mutation_id in sent_ids
+            }
             try:
                 data = self.client.request("POST", "/api/sync/push", json=body)
                 results = data.get("results") if isinstance(data, Mapping) else None
@@ -305,7 +347,7 @@ class SyncEngine:
                     report.fail(Outcome.SERVER_BUSY, _busy_text(exc))
                 else:
                     report.fail(Outcome.REFUSED, f"The server refused the changes: {exc.message}")
-                return  # the pull may still work; the outbox waits for its retry
+                return False  # the pull may still work; the outbox waits for its retry
             except WireError as exc:
                 retry_at = self.replica.record_failure(
                     seqs, f"unreadable answer: {exc}", now=self.clock()
@@ -314,9 +356,21 @@ class SyncEngine:
                 report.fail(
                     Outcome.REFUSED, f"The server's answer to the changes was unreadable: {exc}"
                 )
-                return
+                return False
             self._merge(report, changes)
-            judged = self._count_verdicts(report, body["mutations"], results)
+            reused = [r for r in results if r.get("code") == ErrorCode.SEQUENCE_REUSED]
+            if reused and isinstance(data.get("lastSequence"), int):
+                # restored from a backup: number the pending changes after the server's
+                # last and send them again (guarantee 4); at most once per sync
+                if renumbered:
+                    report.fail(Outcome.REFUSED, "The server refused the changes' numbering.")
+                    return False
+                self._merge(report, self.replica.renumber_after(data["lastSequence"]))
+                renumbered = True
+                answered = [r for r in results if r not in reused]
+                self._count_verdicts(report, body["mutations"], answered, refusals)
+                continue
+            judged = self._count_verdicts(report, body["mutations"], results, refusals)
             if progress is not None:
                 progress("push", report.pushed, total)
             if not judged:
@@ -326,7 +380,7 @@ class SyncEngine:
                 )
                 report.retry_at = _earliest(report.retry_at, retry_at)
                 report.fail(Outcome.REFUSED, "The server did not judge the changes sent.")
-                return
+                return False
 
     def _push_request(self) -> dict[str, Any] | None:
         now = self.clock()
@@ -337,13 +391,18 @@ class SyncEngine:
             return None
         return {
             "protocolVersion": wire.PROTOCOL_VERSION,
+            "clientVersion": __version__,
             "deviceId": self.replica.device_id,
             "sentAt": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "mutations": mutations,
         }
 
     def _count_verdicts(
-        self, report: SyncReport, sent: list[dict[str, Any]], results: list[Any]
+        self,
+        report: SyncReport,
+        sent: list[dict[str, Any]],
+        results: list[Any],
+        refusals: Mapping[str, str] | None = None,
     ) -> int:
         sent_ids = {str(m["id"]) for m in sent}
         judged = 0
@@ -367,10 +426,130 @@ class SyncEngine:
                 )
             elif verdict == Verdict.REJECTED:
                 report.rejected += 1
+                because = (refusals or {}).get(str(result.get("id")))
                 report.rejections.append(
-                    str(result.get("message") or result.get("code") or "A change was refused.")
+                    because
+                    or str(result.get("message") or result.get("code") or "A change was refused.")
                 )
         return judged
+
+    # ---------------------------------------------------------------- uploads
+
+    def _upload(self, report: SyncReport, cancelled: Cancelled | None, tried: set[str]) -> int:
+        """Upload the due files of the upload queue (presign, then ``PUT`` the bytes),
+        recording each storage key on its ``ticket.attach``. A file whose ticket is not
+        on the server yet waits for the push of its ``ticket.create``; a failure worth
+        retrying backs off in the upload queue; a refusal for good lets the attach go
+        (to be rejected with the reason). Returns how many attach mutations it freed."""
+        freed = 0
+        now = self.clock()
+        for job in self.replica.due_uploads(now=math.inf if self._retry_now else now):
+            if job.attachment_id in tried:
+                continue
+            self._check_cancelled(report, cancelled)
+            ticket = self.replica.row("tickets", job.ticket_id)
+            if ticket is None:
+                self.replica.upload_refused(
+                    job.attachment_id, "its ticket is no longer on this computer"
+                )
+                report.uploads_refused += 1
+                freed += 1
+                continue
+            if not ticket.synced:
+                continue  # created here: its ticket.create is pushed first
+            tried.add(job.attachment_id)
+            path = self.replica.content_path(job.sha256)
+            if not path.is_file():
+                self.replica.upload_refused(job.attachment_id, "the file is no longer here")
+                report.uploads_refused += 1
+                freed += 1
+                continue
+            try:
+                intent = self.client.request(
+                    "POST",
+                    "/api/uploads/presign",
+                    json={
+                        "fileName": job.file_name,
+                        "mimeType": job.mime_type,
+                        "sizeBytes": job.size_bytes,
+                        "purpose": "TICKET_ATTACHMENT",
+                        "ticketId": job.ticket_id,
+                    },
+                )
+            except ApiError as exc:
+                if self._special(exc, report):
+                    raise _Stop from exc
+                if exc.transient:
+                    self._upload_later(report, job.attachment_id, exc)
+                    if isinstance(exc, ServerUnreachable) or exc.status == 429:
+                        raise _Stop from exc  # nothing else will get through either
+                    continue
+                # the type, the size or the ticket is refused: it never will be accepted
+                self.replica.upload_refused(job.attachment_id, exc.message)
+                report.uploads_refused += 1
+                freed += 1
+                continue
+            if not isinstance(intent, Mapping) or not intent.get("uploadUrl"):
+                report.fail(Outcome.REFUSED, "The server's answer to an upload was unreadable.")
+                continue
+            headers = intent.get("headers") or {"Content-Type": job.mime_type}
+            try:
+                self.client.upload(
+                    str(intent["uploadUrl"]),
+                    _read_chunks(path),
+                    size=job.size_bytes,
+                    headers={str(k): str(v) for k, v in headers.items()},
+                )
+            except ApiError as exc:
+                if exc.status in (413, 415, 422):
+                    # the bytes are not what was declared, or not allowed: for good
+                    self.replica.upload_refused(job.attachment_id, exc.message)
+                    report.uploads_refused += 1
+                    freed += 1
+                else:
+                    # no answer, a server error, an expired or spent link: presign again
+                    # at the next try (a link works once; the server cleans up the rest)
+                    self._upload_later(report, job.attachment_id, exc)
+                continue
+            self.replica.record_upload(job.attachment_id, str(intent["storageKey"]))
+            report.uploaded += 1
+            freed += 1
+        return freed
+
+    def _upload_later(self, report: SyncReport, attachment_id: str, exc: ApiError) -> None:
+        retry_at = self.replica.upload_failed(
+            attachment_id, exc.message, now=self.clock(), retry_after=exc.retry_after
+        )
+        report.retry_at = _earliest(report.retry_at, retry_at)
+        text = f"A file could not be uploaded ({exc.message}); it will be tried again."
+        if isinstance(exc, ServerUnreachable):
+            report.fail(Outcome.OFFLINE, text)
+        else:
+            report.fail(Outcome.SERVER_BUSY, text)
+
+    # ---------------------------------------------------------------- attachments
+
+    def fetch_attachment(self, attachment_id: str) -> Path:
+        """The attachment's file on this computer: from the content store, or downloaded
+        now (``GET /api/tickets/{id}/attachments/{attachmentId}/download``) into it, its
+        SHA-256 checked. Raises ``ApiError`` (offline, refused) or ``ReplicaError`` (not
+        in the replica, not yet on the server, the bytes are not the ones expected)."""
+        with self._lock:
+            local = self.replica.attachment_path(attachment_id)
+            if local is not None:
+                return local
+            row = self.replica.row("ticket_attachments", attachment_id)
+            if row is None or not row.synced:
+                raise ReplicaError("That attachment is not on the server yet")
+            sha256 = str(row.data.get("sha256") or "") or None
+            ticket_id = str(row.data.get("ticketId"))
+            with self.replica.content_writer(expect_sha256=sha256) as writer:
+                self.client.download(
+                    f"/api/tickets/{ticket_id}/attachments/{attachment_id}/download",
+                    writer.write,
+                )
+                stored, _ = writer.commit()
+            return self.replica.content_path(stored)
 
     # ---------------------------------------------------------------- pull
 
@@ -394,6 +573,7 @@ class SyncEngine:
             cursor = self.replica.cursor
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "cursor": cursor,
                 "limit": self.pull_limit,
@@ -481,6 +661,7 @@ class SyncEngine:
             self._check_cancelled(report, cancelled)
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "cursor": self.replica.cursor,
             }
@@ -515,6 +696,7 @@ class SyncEngine:
                 return
             body = {
                 "protocolVersion": wire.PROTOCOL_VERSION,
+                "clientVersion": __version__,
                 "deviceId": self.replica.device_id,
                 "ticketIds": ids,
             }
@@ -608,6 +790,7 @@ class SyncEngine:
         if not self.wiped:
             status = self.replica.status()
             report.pending = status.pending
+            report.uploads_waiting = status.uploads_waiting
             due = status.next_attempt_at
             if status.pending and report.retry_at is None and due and due > self.clock():
                 report.retry_at = due
@@ -621,6 +804,16 @@ _WIPED_TEXT = (
     "Your administrator removed this computer's copy of your tickets and signed you out. "
     "Sign in again to continue."
 )
+
+
+def _upload_refusal_text(file_name: str, error: str | None) -> str:
+    return f"The file {file_name} could not be uploaded: {error or 'the server refused it'}."
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            yield chunk
 
 
 def _needs_resync(exc: ApiError) -> bool:

@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import os
 import random
 import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -81,6 +84,10 @@ BACKOFF_JITTER = 0.2
 _ANY_PERSON = frozenset({Capacity.REQUESTER, Capacity.ASSIGNEE, Capacity.AGENT, Capacity.ADMIN})
 
 _CHUNK = 500  # ids per ``IN (…)`` list, well under SQLite's parameter limit
+_FILE_CHUNK = 1 << 16  # bytes read or written at a time in the content store
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: the names some systems give types the server knows under another
+_MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png"}
 
 
 class ReplicaError(Exception):
@@ -208,6 +215,8 @@ class TicketDetail:
     part_movements: tuple[ReplicaRow, ...]
     open_conflicts: tuple[ReplicaRow, ...]
     pending: tuple[PendingMutation, ...]
+    #: the ticket's ``ticket_assets`` rows as shown (a link made here has no position)
+    asset_links: tuple[ReplicaRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +256,31 @@ class ReplicaStatus:
     conflicts: int
     hydrate_queued: int
     pending_removals: int
+    #: files attached here that wait to be uploaded (their ``ticket.attach`` waits too)
+    uploads_waiting: int = 0
+    #: when the next of them may be tried (epoch seconds; 0 = now), and its last error
+    next_upload_at: float | None = None
+    upload_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadJob:
+    """A file attached here, waiting in the upload queue (``upload_queue``)."""
+
+    attachment_id: str
+    #: the ``ticket.attach`` mutation (its id) that names the file once it is uploaded
+    mutation_id: str
+    ticket_id: str
+    sha256: str
+    file_name: str
+    mime_type: str
+    size_bytes: int
+    #: ``waiting``, ``uploaded`` (``storage_key`` known) or ``failed`` (refused for good)
+    state: str
+    storage_key: str | None
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
 
 
 # --------------------------------------------------------------------------- schema
@@ -455,9 +489,39 @@ def _m2_ticket_search(conn: sqlite3.Connection) -> None:
         )
 
 
+def _m3_upload_queue(conn: sqlite3.Connection) -> None:
+    """The upload queue (guarantee 14): one row per file attached here, tied to the
+    ``ticket.attach`` mutation that waits for its storage key by the mutation's id (a
+    sequence number may be renumbered, after ``SEQUENCE_REUSED``; the id never is)."""
+    conn.execute(
+        """CREATE TABLE upload_queue (
+            attachment_id TEXT PRIMARY KEY,
+            mutation_id TEXT NOT NULL UNIQUE,
+            ticket_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            mime_type TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'uploaded', 'failed')),
+            storage_key TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            last_error TEXT,
+            queued_at TEXT NOT NULL,
+            uploaded_at TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX ix_upload_queue_state ON upload_queue (state, next_attempt_at)")
+
+
 #: ordered schema steps; step n takes a file from ``user_version`` n-1 to n. Never edit
 #: a released step: add one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1_tables, _m2_ticket_search)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m1_tables,
+    _m2_ticket_search,
+    _m3_upload_queue,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -567,6 +631,7 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
 class _Reads:
     """Queries shared by the store and its read-only readers."""
 
+    path: Path
     _conn: sqlite3.Connection
     _lock: threading.RLock
 
@@ -590,8 +655,30 @@ class _Reads:
         with self._read() as conn:
             state = conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone()
             head = conn.execute(
-                "SELECT next_attempt_at, last_error FROM outbox ORDER BY seq LIMIT 1"
+                "SELECT o.next_attempt_at, o.last_error, u.state AS upload_state, "
+                "u.next_attempt_at AS upload_at, u.last_error AS upload_error "
+                "FROM outbox o LEFT JOIN upload_queue u ON u.mutation_id = o.id "
+                "ORDER BY o.seq LIMIT 1"
             ).fetchone()
+            # a file whose ticket was made here and not yet sent waits for the push of
+            # that ticket (the outbox's time), not for a time of its own
+            upload = conn.execute(
+                "SELECT count(*) AS n, min(CASE WHEN t.id IS NULL OR t.change_position "
+                "IS NOT NULL THEN u.next_attempt_at END) AS due FROM upload_queue u "
+                "LEFT JOIN tickets t ON t.id = u.ticket_id WHERE u.state = 'waiting'"
+            ).fetchone()
+            upload_error = conn.execute(
+                "SELECT last_error FROM upload_queue WHERE state = 'waiting' "
+                "AND last_error IS NOT NULL ORDER BY next_attempt_at LIMIT 1"
+            ).fetchone()
+            next_attempt: float | None = None
+            last_error: str | None = None
+            if head is not None:
+                next_attempt, last_error = head["next_attempt_at"], head["last_error"]
+                if head["upload_state"] == "waiting":
+                    # the first change waits for its file: it goes once the file is up
+                    next_attempt = max(next_attempt, head["upload_at"])
+                    last_error = head["upload_error"] or last_error
             counts = {
                 row["verdict"]: row["n"]
                 for row in conn.execute(
@@ -610,8 +697,8 @@ class _Reads:
                 cursor=state["cursor"],
                 last_sync_at=state["last_sync_at"],
                 pending=count("SELECT count(*) FROM outbox"),
-                next_attempt_at=head["next_attempt_at"] if head else None,
-                last_error=head["last_error"] if head else None,
+                next_attempt_at=next_attempt,
+                last_error=last_error,
                 open_conflicts=count(
                     "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL"
                 ),
@@ -619,6 +706,9 @@ class _Reads:
                 conflicts=counts.get(Verdict.CONFLICT.value, 0),
                 hydrate_queued=count("SELECT count(*) FROM hydrate_queue"),
                 pending_removals=count("SELECT count(*) FROM pending_removals"),
+                uploads_waiting=int(upload["n"]),
+                next_upload_at=upload["due"],
+                upload_error=upload_error[0] if upload_error else None,
             )
 
     @property
@@ -719,6 +809,8 @@ class _Reads:
         requester_id: str | None = None,
         building_id: str | None = None,
         search: str | None = None,
+        breached: bool | None = None,
+        due_before: str | None = None,
         sort: str = "-updatedAt",
     ) -> tuple[str, list[Any], str]:
         """The WHERE clause, its parameters and the ORDER BY of a ticket list (for
@@ -745,6 +837,15 @@ class _Reads:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if breached is not None:
+            where.append(
+                "(response_breached OR resolution_breached)"
+                if breached
+                else "NOT (response_breached OR resolution_breached)"
+            )
+        if due_before is not None:
+            where.append("resolution_due_at < ?")
+            params.append(due_before)
         if search is not None and search.strip():
             query: str = _fts_query(search) or '""'
             where.append("fts_id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?)")
@@ -779,14 +880,18 @@ class _Reads:
         requester_id: str | None = None,
         building_id: str | None = None,
         search: str | None = None,
+        breached: bool | None = None,
+        due_before: str | None = None,
         sort: str = "-updatedAt",
         limit: int = 50,
         offset: int = 0,
     ) -> list[ReplicaRow]:
         """A page of the ticket list. ``sort``: ``updatedAt``, ``createdAt``, ``priority``,
-        ``resolutionDueAt``, ``number`` or ``status``, ``-`` first for descending. Filters
-        take one value or a list; ``search`` matches words of number, title, description
-        (each as a prefix)."""
+        ``resolutionDueAt``, ``number``, ``status`` or ``buildingId``, ``-`` first for
+        descending. Filters take one value or a list; ``search`` matches words of number,
+        title, description (each as a prefix); ``breached`` keeps tickets whose response
+        or resolution target was (or was not) missed; ``due_before`` those whose
+        resolution is due before that time (a wire timestamp)."""
         sql, params = self.ticket_list_sql(
             status=status,
             status_category=status_category,
@@ -796,6 +901,8 @@ class _Reads:
             requester_id=requester_id,
             building_id=building_id,
             search=search,
+            breached=breached,
+            due_before=due_before,
             sort=sort,
             limit=limit,
             offset=offset,
@@ -823,11 +930,14 @@ class _Reads:
                 return None
 
             def children(table: str, order: str = "created_at, id") -> list[ReplicaRow]:
+                # a row a pending edit removed (an asset unlinked here) carries
+                # ``deletedAt`` until the server's tombstone deletes it: not shown
                 return [
                     _row(table, r)
                     for r in conn.execute(
                         f"SELECT id, change_position, data, {_pending_sql(table)} AS pending "  # noqa: S608
-                        f"FROM {table} WHERE ticket_id = ? ORDER BY {order}",
+                        f"FROM {table} WHERE ticket_id = ? "
+                        f"AND json_extract(data, '$.deletedAt') IS NULL ORDER BY {order}",
                         (ticket_id,),
                     )
                 ]
@@ -867,7 +977,24 @@ class _Reads:
                         "SELECT * FROM outbox WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
                     )
                 ),
+                asset_links=tuple(links),
             )
+
+    def conflicts(self) -> list[ReplicaRow]:
+        """The ``sync_conflicts`` rows still to show: those open on the server, and those
+        resolved here whose ``conflict.resolve`` waits in the outbox (``pending``), oldest
+        first."""
+        with self._read() as conn:
+            return [
+                _row("sync_conflicts", r)
+                for r in conn.execute(
+                    "SELECT id, change_position, data, "  # noqa: S608
+                    f"{_pending_sql('sync_conflicts')} AS pending FROM sync_conflicts "
+                    "WHERE resolved_at IS NULL OR id IN "
+                    "(SELECT row_id FROM outbox_effects WHERE tbl = 'sync_conflicts') "
+                    "ORDER BY json_extract(data, '$.createdAt'), id"
+                )
+            ]
 
     def stock_level(self, part_id: str, location_id: str) -> ReplicaRow | None:
         with self._read() as conn:
@@ -877,6 +1004,56 @@ class _Reads:
                 (part_id, location_id),
             ).fetchone()
             return _row("stock_levels", r) if r else None
+
+    # ---------------------------------------------------------------- files
+
+    @property
+    def files_dir(self) -> Path:
+        """The content store: files by SHA-256, next to the replica file (folder 0700,
+        files 0600), e.g. ``replicas/<server>-<user>.files/<sha256>``."""
+        return self.path.with_name(f"{self.path.stem}.files")
+
+    def content_path(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise ReplicaError(f"{sha256!r} is not a SHA-256")
+        return self.files_dir / sha256
+
+    def attachment_path(self, attachment_id: str) -> Path | None:
+        """The attachment's file in the content store, or None while it is not on this
+        computer (``SyncEngine.fetch_attachment`` downloads it)."""
+        found = self.row("ticket_attachments", attachment_id)
+        if found is None:
+            raise ReplicaError("That attachment is not in the replica")
+        sha256 = str(found.data.get("sha256") or "")
+        if not _SHA256.fullmatch(sha256):
+            return None
+        path = self.content_path(sha256)
+        return path if path.is_file() else None
+
+    def uploads(self) -> list[UploadJob]:
+        """Every file of the upload queue, in the order its mutations were queued."""
+        with self._read() as conn:
+            return [
+                _upload(r)
+                for r in conn.execute(
+                    "SELECT u.* FROM upload_queue u LEFT JOIN outbox o ON o.id = u.mutation_id "
+                    "ORDER BY o.seq, u.queued_at"
+                )
+            ]
+
+    def due_uploads(self, *, now: float | None = None) -> list[UploadJob]:
+        """Files waiting to be uploaded whose retry delay has passed, oldest first."""
+        moment = time.time() if now is None else now
+        with self._read() as conn:
+            return [
+                _upload(r)
+                for r in conn.execute(
+                    "SELECT u.* FROM upload_queue u LEFT JOIN outbox o ON o.id = u.mutation_id "
+                    "WHERE u.state = 'waiting' AND u.next_attempt_at <= ? "
+                    "ORDER BY o.seq, u.queued_at",
+                    (moment,),
+                )
+            ]
 
     def verify_digest(self, table: str) -> tuple[int, str]:
         """Row count and SHA-256 over the sorted ``id:changePosition`` lines of the rows
@@ -910,6 +1087,7 @@ _TICKET_SORTS: dict[str, tuple[str, ...]] = {
     "resolutionDueAt": ("resolution_due_at",),
     "number": ("number",),
     "status": ("status", "updated_at"),
+    "buildingId": ("building_id", "updated_at"),
 }
 
 
@@ -929,6 +1107,23 @@ def _row(table: str, r: sqlite3.Row) -> ReplicaRow:
         data=_loads(r["data"]),
         change_position=r["change_position"],
         pending=bool(r["pending"]) if "pending" in keys else False,
+    )
+
+
+def _upload(r: sqlite3.Row) -> UploadJob:
+    return UploadJob(
+        attachment_id=r["attachment_id"],
+        mutation_id=r["mutation_id"],
+        ticket_id=r["ticket_id"],
+        sha256=r["sha256"],
+        file_name=r["file_name"],
+        mime_type=r["mime_type"],
+        size_bytes=r["size_bytes"],
+        state=r["state"],
+        storage_key=r["storage_key"],
+        attempts=r["attempts"],
+        next_attempt_at=r["next_attempt_at"],
+        last_error=r["last_error"],
     )
 
 
@@ -964,6 +1159,65 @@ class ReplicaReader(_Reads):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --------------------------------------------------------------------------- content store
+
+
+class ContentWriter:
+    """One file entering the content store: written to a private temporary file, hashed
+    on the way, and moved to its SHA-256 name by ``commit``."""
+
+    def __init__(self, folder: Path, expect_sha256: str | None = None) -> None:
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True)
+            os.chmod(folder, 0o700)
+        self.folder = folder
+        self.expect_sha256 = expect_sha256
+        self.size = 0
+        self._digest = hashlib.sha256()
+        fd, temp = tempfile.mkstemp(dir=folder, prefix=".part-")  # mode 0600
+        self._temp = Path(temp)
+        self._out = os.fdopen(fd, "wb")
+        self._done = False
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+    def commit(self) -> tuple[str, int]:
+        """Move the file to its name; returns its SHA-256 and size."""
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        sha256 = self._digest.hexdigest()
+        if self.expect_sha256 and sha256 != self.expect_sha256:
+            self.abort()
+            raise ReplicaError(
+                f"The file received is not the one expected (SHA-256 {sha256}, "
+                f"expected {self.expect_sha256}); nothing was kept"
+            )
+        target = self.folder / sha256
+        if target.exists():
+            self._temp.unlink(missing_ok=True)
+        else:
+            os.replace(self._temp, target)
+        self._done = True
+        return sha256, self.size
+
+    def abort(self) -> None:
+        if not self._out.closed:
+            self._out.close()
+        self._temp.unlink(missing_ok=True)
+        self._done = True
+
+    def __enter__(self) -> ContentWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self.abort()
 
 
 # --------------------------------------------------------------------------- the store
@@ -1043,10 +1297,12 @@ class Replica(_Reads):
         return ReplicaReader(self.path)
 
     def wipe(self) -> None:
-        """Carry out a remote wipe: close and delete the replica file (and its WAL)."""
+        """Carry out a remote wipe: close and delete the replica file (and its WAL) and
+        the attachments' content store."""
         self.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(self.files_dir, ignore_errors=True)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -1089,7 +1345,13 @@ class Replica(_Reads):
             ]
             held_before = self._existing(conn, "tickets", incoming)
             if parsed.last_sequence:
-                self._settle_applied(conn, parsed.last_sequence, changes)
+                next_seq = int(conn.execute("SELECT next_seq FROM sync_state").fetchone()[0])
+                if parsed.last_sequence >= next_seq:
+                    # The server judged numbers this replica has not handed out: it was
+                    # restored from a backup. Number what is pending after the server's.
+                    self._renumber(conn, parsed.last_sequence, changes)
+                else:
+                    self._settle_applied(conn, parsed.last_sequence, changes)
             self._write_changes(conn, parsed.changes, changes)
             queued = 0
             # A ticket the replica did not hold arrived without the children that
@@ -1185,8 +1447,14 @@ class Replica(_Reads):
         moment = time.time() if now is None else now
         result: list[dict[str, Any]] = []
         with self._read() as conn:
-            for r in conn.execute("SELECT * FROM outbox ORDER BY seq LIMIT ?", (limit,)):
-                if r["next_attempt_at"] > moment:
+            for r in conn.execute(
+                "SELECT o.*, u.state AS upload_state FROM outbox o "
+                "LEFT JOIN upload_queue u ON u.mutation_id = o.id ORDER BY o.seq LIMIT ?",
+                (limit,),
+            ):
+                if r["next_attempt_at"] > moment or r["upload_state"] == "waiting":
+                    # a ``ticket.attach`` whose file is not uploaded yet holds back the
+                    # mutations after it (never a later sequence before an earlier one)
                     break
                 result.append(dict(_pending(r).wire))
         return result
@@ -1259,8 +1527,8 @@ class Replica(_Reads):
             doomed: list[tuple[str, str]] = []
             for result in parsed:
                 entry = conn.execute("SELECT * FROM outbox WHERE id = ?", (result.id,)).fetchone()
-                if entry is None:
-                    continue
+                if entry is None or result.code == ErrorCode.SEQUENCE_REUSED:
+                    continue  # not judged: renumbered (``renumber_after``) and sent again
                 seq = entry["seq"]
                 effects = conn.execute(
                     "SELECT tbl, row_id, op, fields FROM outbox_effects WHERE seq = ?", (seq,)
@@ -1270,6 +1538,20 @@ class Replica(_Reads):
                 else:
                     kept = {str(c.get("field")) for c in result.conflicts}
                     self._bake(conn, effects, kept)
+                    # a row the server keeps under its own id (an asset link): the
+                    # server's copy comes with the answer's rows or the next pull
+                    doomed.extend(
+                        (e["tbl"], e["row_id"])
+                        for e in effects
+                        if e["op"] == "insert" and _loads(e["fields"]).get("replaced")
+                    )
+                upload = conn.execute(
+                    "SELECT file_name, state, last_error FROM upload_queue WHERE mutation_id = ?",
+                    (entry["id"],),
+                ).fetchone()
+                message = result.message
+                if upload is not None and upload["state"] == "failed":
+                    message = _upload_refusal(upload["file_name"], upload["last_error"])
                 if result.verdict in (Verdict.REJECTED, Verdict.CONFLICT):
                     mutation = _pending(entry).wire
                     conn.execute(
@@ -1283,7 +1565,7 @@ class Replica(_Reads):
                             entry["ticket_id"],
                             result.verdict.value,
                             result.code,
-                            result.message,
+                            message,
                             _dumps(list(result.conflicts)),
                             _dumps(mutation),
                             utc_now(),
@@ -1292,6 +1574,7 @@ class Replica(_Reads):
                     changes.verdicts = True
                 conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
                 conn.execute("DELETE FROM outbox_effects WHERE seq = ?", (seq,))
+                conn.execute("DELETE FROM upload_queue WHERE mutation_id = ?", (entry["id"],))
                 changes.outbox = True
                 for e in effects:
                     touched[(e["tbl"], e["row_id"])] = None
@@ -1634,7 +1917,250 @@ class Replica(_Reads):
             self._enqueue(conn, MutationKind.CONFLICT_RESOLVE, ticket_id, payload, effects, result)
         return result
 
+    # ---------------------------------------------------------------- files and links
+
+    def attach_file(
+        self,
+        ticket_id: str,
+        source: Path | str | bytes,
+        file_name: str | None = None,
+        mime_type: str | None = None,
+        internal: bool = False,
+    ) -> Changes:
+        """Attach a file offline (guarantee 14). The bytes go to the content store under
+        their SHA-256; then, in one transaction, a ``ticket_attachments`` row with a client
+        id (not yet synced), an upload in ``upload_queue`` and the ``ticket.attach``
+        mutation, which is not sent before the upload has its storage key.
+
+        ``source``: a path, or the bytes (then ``file_name`` is required). ``mime_type``
+        defaults to the type the name says (``photo.jpg`` -> ``image/jpeg``)."""
+        if isinstance(source, bytes):
+            if not file_name:
+                raise EditRefused(ErrorCode.VALIDATION_ERROR, "Name the file")
+        else:
+            source = Path(source)
+            if not source.is_file():
+                raise EditRefused(ErrorCode.RESOURCE_NOT_FOUND, f"There is no file {source}")
+            file_name = file_name or source.name
+        name = _file_name(str(file_name))
+        if not name:
+            raise EditRefused(ErrorCode.VALIDATION_ERROR, "Name the file")
+        mime = _mime_type(name, mime_type)
+        if mime is None:
+            raise EditRefused(
+                ErrorCode.VALIDATION_ERROR,
+                f"Cannot tell what kind of file {name} is: give its type (image/jpeg, …)",
+            )
+        with self._read() as conn:
+            self._ticket_copies(conn, ticket_id)  # refuse before copying anything
+        sha256, size = self.store_file(source)
+        if size == 0:
+            raise EditRefused(ErrorCode.VALIDATION_ERROR, f"{name} is empty")
+        result = Changes()
+        with self._write() as conn:
+            self._ticket_copies(conn, ticket_id)
+            attachment_id = str(uuid7())
+            now = utc_now()
+            self._insert_local(
+                conn,
+                "ticket_attachments",
+                {
+                    "id": attachment_id,
+                    "ticketId": ticket_id,
+                    "uploadId": None,
+                    "uploadedById": self._user_id(conn),
+                    "fileName": name,
+                    "mimeType": mime,
+                    "sizeBytes": size,
+                    "sha256": sha256,
+                    "isInternal": internal,
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "changePosition": None,
+                    "deletedAt": None,
+                },
+            )
+            self._enqueue(
+                conn,
+                MutationKind.TICKET_ATTACH,
+                ticket_id,
+                {
+                    "attachmentId": attachment_id,
+                    "ticketId": ticket_id,
+                    "sha256": sha256,
+                    "fileName": name,
+                    "internal": internal,
+                    "storageKey": None,
+                },
+                [
+                    ("ticket_attachments", attachment_id, "insert", {}),
+                    ("tickets", ticket_id, "add", {"attachmentCount": 1}),
+                ],
+                result,
+            )
+            conn.execute(
+                "INSERT INTO upload_queue (attachment_id, mutation_id, ticket_id, sha256, "
+                "file_name, mime_type, size_bytes, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (attachment_id, result.mutation_id, ticket_id, sha256, name, mime, size, now),
+            )
+        return result
+
+    def store_file(self, source: Path | str | bytes | Iterable[bytes]) -> tuple[str, int]:
+        """Put bytes into the content store (a path, bytes, or chunks); returns their
+        SHA-256 and size. The same content is stored once; a partly written file never
+        takes the final name."""
+        with self.content_writer() as writer:
+            for chunk in _chunks_of(source):
+                writer.write(chunk)
+            return writer.commit()
+
+    def content_writer(self, expect_sha256: str | None = None) -> ContentWriter:
+        """A file being written into the content store chunk by chunk (a download):
+        ``write`` the chunks, then ``commit()``; leaving the ``with`` block without a
+        commit leaves nothing behind. ``expect_sha256``: refuse other content."""
+        return ContentWriter(self.files_dir, expect_sha256)
+
+    def record_upload(self, attachment_id: str, storage_key: str) -> Changes:
+        """The file is on the server: its ``ticket.attach`` names the storage key and may
+        go with the next push (one transaction)."""
+        result = Changes()
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT mutation_id FROM upload_queue WHERE attachment_id = ?", (attachment_id,)
+            ).fetchone()
+            if found is None:
+                return result
+            entry = conn.execute(
+                "SELECT payload FROM outbox WHERE id = ?", (found["mutation_id"],)
+            ).fetchone()
+            if entry is not None:
+                payload = _loads(entry["payload"])
+                payload["storageKey"] = storage_key
+                conn.execute(
+                    "UPDATE outbox SET payload = ? WHERE id = ?",
+                    (_dumps(payload), found["mutation_id"]),
+                )
+            conn.execute(
+                "UPDATE upload_queue SET state = 'uploaded', storage_key = ?, last_error = NULL, "
+                "uploaded_at = ? WHERE attachment_id = ?",
+                (storage_key, utc_now(), attachment_id),
+            )
+            result.outbox = True
+        return result
+
+    def upload_failed(
+        self,
+        attachment_id: str,
+        error: str,
+        *,
+        now: float | None = None,
+        retry_after: float | None = None,
+    ) -> float | None:
+        """An upload got no answer, or one worth trying again (5xx, 429, an expired
+        link): it waits 1 s doubling to 5 min (jittered) in its own queue. Returns when
+        it is due again (epoch seconds)."""
+        moment = time.time() if now is None else now
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT attempts FROM upload_queue WHERE attachment_id = ? AND state = 'waiting'",
+                (attachment_id,),
+            ).fetchone()
+            if found is None:
+                return None
+            delay = backoff_delay(int(found[0]) + 1, self.rng)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            conn.execute(
+                "UPDATE upload_queue SET attempts = attempts + 1, next_attempt_at = ?, "
+                "last_error = ? WHERE attachment_id = ?",
+                (moment + delay, error, attachment_id),
+            )
+        return moment + delay
+
+    def upload_refused(self, attachment_id: str, error: str) -> Changes:
+        """The file can never be uploaded (the server refuses its type or size, the
+        ticket is gone, the file was deleted here): its ``ticket.attach`` goes without a
+        storage key, so the server rejects it and the user reads why (the verdict keeps
+        this reason); the mutations after it are no longer held back."""
+        result = Changes()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE upload_queue SET state = 'failed', last_error = ?, "
+                "attempts = attempts + 1 WHERE attachment_id = ? AND state = 'waiting'",
+                (error, attachment_id),
+            )
+            result.outbox = bool(cursor.rowcount)
+        return result
+
+    def link_asset(self, ticket_id: str, asset_id: str) -> Changes:
+        """Link a device to a ticket (``asset.link``): a ``ticket_assets`` row shows at
+        once. Already linked: nothing is queued."""
+        if not asset_id:
+            raise EditRefused(ErrorCode.VALIDATION_ERROR, "Name the device")
+        result = Changes()
+        with self._write() as conn:
+            self._ticket_copies(conn, ticket_id)
+            if self._shown_links(conn, ticket_id, asset_id):
+                return result
+            link_id = str(uuid7())
+            now = utc_now()
+            self._insert_local(
+                conn,
+                "ticket_assets",
+                {
+                    "id": link_id,
+                    "ticketId": ticket_id,
+                    "assetId": asset_id,
+                    "createdById": self._user_id(conn),
+                    "createdAt": now,
+                    "updatedAt": now,
+                    "changePosition": None,
+                    "deletedAt": None,
+                },
+            )
+            self._enqueue(
+                conn,
+                MutationKind.ASSET_LINK,
+                ticket_id,
+                {"ticketId": ticket_id, "assetId": asset_id},
+                # the server makes its own id for the link: this row goes once judged
+                [("ticket_assets", link_id, "insert", {"replaced": True})],
+                result,
+            )
+        return result
+
+    def unlink_asset(self, ticket_id: str, asset_id: str) -> Changes:
+        """Unlink a device from a ticket (``asset.unlink``): the link stops showing at
+        once (it is marked ``deletedAt`` until the server's tombstone removes it; a
+        rejection brings it back). Not linked: nothing is queued."""
+        result = Changes()
+        with self._write() as conn:
+            self._ticket_copies(conn, ticket_id)
+            links = self._shown_links(conn, ticket_id, asset_id)
+            if not links:
+                return result
+            now = utc_now()
+            self._enqueue(
+                conn,
+                MutationKind.ASSET_UNLINK,
+                ticket_id,
+                {"ticketId": ticket_id, "assetId": asset_id},
+                [("ticket_assets", link_id, "set", {"deletedAt": now}) for link_id in links],
+                result,
+            )
+        return result
+
     # ---------------------------------------------------------------- internals
+
+    def _shown_links(self, conn: sqlite3.Connection, ticket_id: str, asset_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM ticket_assets WHERE ticket_id = ? AND asset_id = ? "
+                "AND json_extract(data, '$.deletedAt') IS NULL ORDER BY id",
+                (ticket_id, asset_id),
+            )
+        ]
 
     def _user_id(self, conn: sqlite3.Connection) -> str | None:
         value = conn.execute("SELECT user_id FROM sync_state").fetchone()[0]
@@ -1710,6 +2236,35 @@ class Replica(_Reads):
         self._store(
             conn, table, row_id, found["change_position"], found["deleted_at"], _dumps(shown), kept
         )
+
+    def renumber_after(self, last_sequence: int) -> Changes:
+        """Number every pending mutation after ``last_sequence``, in order: the server
+        answered ``SEQUENCE_REUSED`` (this replica was restored from a backup and
+        reused numbers it had sent before). Mutations the server has judged keep
+        their stored verdicts whatever their number; the others are judged anew."""
+        changes = Changes()
+        with self._write() as conn:
+            self._renumber(conn, last_sequence, changes)
+        return changes
+
+    def _renumber(self, conn: sqlite3.Connection, last_sequence: int, changes: Changes) -> None:
+        pending = [r[0] for r in conn.execute("SELECT seq FROM outbox ORDER BY seq")]
+        first = last_sequence + 1
+        if pending and pending[0] < first:
+            # two steps through negative numbers: no new number meets an old one
+            for table in ("outbox", "outbox_effects"):
+                conn.execute(f"UPDATE {table} SET seq = -seq")  # noqa: S608
+                for offset, old in enumerate(pending):
+                    conn.execute(
+                        f"UPDATE {table} SET seq = ? WHERE seq = ?",  # noqa: S608
+                        (first + offset, -old),
+                    )
+            changes.outbox = True
+        next_seq = int(conn.execute("SELECT next_seq FROM sync_state").fetchone()[0])
+        wanted = max(next_seq, first + len(pending))
+        if wanted != next_seq:
+            conn.execute("UPDATE sync_state SET next_seq = ?", (wanted,))
+            changes.state = True
 
     def _settle_applied(
         self, conn: sqlite3.Connection, last_sequence: int, changes: Changes
@@ -1970,6 +2525,37 @@ class Replica(_Reads):
                 conn.execute(f"DELETE FROM {child} WHERE ticket_id = ?", (row_id,))  # noqa: S608
                 for child_id in ids:
                     changes.deleted(child, child_id)
+
+
+def _file_name(name: str) -> str:
+    """The last path component, without control characters (the server makes the name
+    safe for good; this keeps what the replica shows close to it)."""
+    last = re.split(r"[\\/]", name)[-1]
+    return "".join(ch for ch in last if ch.isprintable()).strip()
+
+
+def _mime_type(name: str, given: str | None) -> str | None:
+    mime = given or mimetypes.guess_type(name, strict=False)[0]
+    if not mime:
+        return None
+    mime = mime.split(";", 1)[0].strip().lower()
+    return _MIME_ALIASES.get(mime, mime) or None
+
+
+def _chunks_of(source: Path | str | bytes | Iterable[bytes]) -> Iterator[bytes]:
+    if isinstance(source, bytes):
+        yield source
+        return
+    if isinstance(source, Path | str):
+        with open(source, "rb") as f:
+            while chunk := f.read(_FILE_CHUNK):
+                yield chunk
+        return
+    yield from source
+
+
+def _upload_refusal(file_name: str, error: str | None) -> str:
+    return f"The file {file_name} could not be uploaded: {error or 'the server refused it'}"
 
 
 def category_of(status: TicketStatus) -> str:

@@ -3,6 +3,7 @@ wire pages shaped as in ``docs/sync-protocol.md``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -800,6 +801,42 @@ def test_resolving_a_conflict_shows_the_kept_value(replica: Replica) -> None:
         replica.resolve_conflict("k-404", "mine")
 
 
+def test_conflicts_lists_the_open_ones_and_those_resolved_here_until_judged(
+    replica: Replica,
+) -> None:
+    def conflict(n: int, resolved: str | None = None) -> dict[str, object]:
+        return {
+            "id": f"k-{n}",
+            "changePosition": 6,
+            "ticketId": tid(1),
+            "field": "priority",
+            "base": "medium",
+            "mine": "high",
+            "server": "low",
+            "createdAt": f"2026-12-0{n}T09:00:00.000000Z",
+            "resolvedAt": resolved,
+        }
+
+    replica.apply_page(
+        page(
+            "c1",
+            ("tickets", [ticket(1, 6, priority="low")]),
+            ("sync_conflicts", [conflict(2), conflict(1), conflict(3, "2026-12-04T09:00:00Z")]),
+        )
+    )
+    assert [(r.id, r.pending) for r in replica.conflicts()] == [("k-1", False), ("k-2", False)]
+    changes = replica.resolve_conflict("k-1", "server")
+    listed = replica.conflicts()
+    assert [(r.id, r.pending) for r in listed] == [("k-1", True), ("k-2", False)]
+    assert listed[0].data["resolvedAt"] is not None and listed[0].data["resolution"] == "server"
+    (mutation,) = replica.pending_mutations(now=0)
+    replica.record_results(
+        [{"id": mutation["id"], "seq": mutation["seq"], "verdict": "applied", "rows": []}]
+    )
+    assert changes.mutation_id == mutation["id"]
+    assert [r.id for r in replica.conflicts()] == ["k-2"]
+
+
 # ------------------------------------------------------------------- outbox
 
 
@@ -942,6 +979,8 @@ def test_the_ticket_list_filters_and_sorts_through_indexes(replica: Replica) -> 
         {"sort": "resolutionDueAt"},
         {"sort": "number"},
         {"status": "new", "sort": "-status"},
+        {"sort": "buildingId"},
+        {"sort": "-buildingId"},
     ]
     with sqlite3.connect(replica.path) as conn:
         for filters in cases:
@@ -957,6 +996,30 @@ def test_the_ticket_list_filters_and_sorts_through_indexes(replica: Replica) -> 
             assert not re.search(r"SCAN tickets(?! USING)", plan), (filters, plan)
     with pytest.raises(ValueError, match="cannot sort"):
         replica.tickets(sort="title; DROP TABLE tickets")
+
+
+def test_the_ticket_list_filters_by_sla_and_groups_by_building(replica: Replica) -> None:
+    synced(
+        replica,
+        ticket(1, 5, buildingId="b2", resolutionDueAt="2026-12-01T10:00:00.000000Z"),
+        ticket(
+            2,
+            5,
+            buildingId="b1",
+            resolutionDueAt="2026-12-01T08:00:00.000000Z",
+            resolutionBreachedAt="2026-12-01T08:00:00.000000Z",
+        ),
+        ticket(3, 5, buildingId="b1", responseBreachedAt="2026-12-01T07:00:00.000000Z"),
+        ticket(4, 5, buildingId=None, resolutionDueAt="2026-12-03T10:00:00.000000Z"),
+    )
+    assert {t.id for t in replica.tickets(breached=True)} == {tid(2), tid(3)}
+    assert {t.id for t in replica.tickets(breached=False)} == {tid(1), tid(4)}
+    due = replica.tickets(due_before="2026-12-02T00:00:00.000000Z", breached=False)
+    assert [t.id for t in due] == [tid(1)]
+    assert replica.count_tickets(due_before="2026-12-02T00:00:00.000000Z") == 2
+    grouped = [t.data["buildingId"] for t in replica.tickets(sort="buildingId")]
+    assert grouped == [None, "b1", "b1", "b2"]
+    assert replica.tickets(sort="-buildingId")[0].data["buildingId"] == "b2"
 
 
 def test_unknown_tables_are_kept_not_refused(replica: Replica) -> None:
@@ -1025,3 +1088,216 @@ def test_status_sums_up_what_the_user_should_know(replica: Replica) -> None:
     assert status.server_url == SERVER
     count, digest = replica.verify_digest("tickets")
     assert count == 1 and len(digest) == 64
+
+
+# --------------------------------------------------------------- files and devices
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def test_migration_from_version_2_keeps_the_outbox_and_adds_the_upload_queue(
+    path: Path,
+) -> None:
+    path.parent.mkdir(mode=0o700)
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=2) == 2
+    conn.execute(
+        "INSERT INTO sync_state (id, device_id, cursor, next_seq, protocol_version) "
+        "VALUES (1, 'dev-1', 'c9', 5, 1)"
+    )
+    conn.execute(
+        "INSERT INTO tickets (id, change_position, data) VALUES (?, 9, ?)",
+        (tid(1), json.dumps(ticket(1, 9))),
+    )
+    conn.execute(
+        "INSERT INTO outbox (seq, id, device_id, kind, ticket_id, at, payload) "
+        "VALUES (4, 'm-4', 'dev-1', 'ticket.comment', ?, '2026-12-06T08:00:00Z', ?)",
+        (tid(1), json.dumps({"commentId": "c", "ticketId": tid(1), "body": "On my way"})),
+    )
+    conn.close()
+
+    with Replica.open(path) as replica:
+        assert [m["id"] for m in replica.pending_mutations(now=0)] == ["m-4"]
+        assert replica.uploads() == []
+        replica.attach_file(tid(1), PHOTO, "lamp.png")
+        assert [m["seq"] for m in replica.pending_mutations(now=0)] == [4]  # attach waits
+        (job,) = replica.uploads()
+        assert job.state == "waiting"
+        assert job.mutation_id == replica.outbox()[-1].id and replica.outbox()[-1].seq == 5
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_file_attached_offline_waits_for_its_upload_across_restarts(path: Path) -> None:
+    replica = Replica.open(path, server_url=SERVER, user_id=ME)
+    synced(replica, ticket(1, 5, attachmentCount=0))
+    source = path.parent / "lamp.png"
+    source.write_bytes(PHOTO)
+    attached = replica.attach_file(tid(1), source, internal=True)
+    replica.add_comment(tid(1), "Lamp photo attached")
+    (attachment_id,) = attached.written["ticket_attachments"]
+    sha256 = hashlib.sha256(PHOTO).hexdigest()
+
+    detail = replica.ticket(tid(1))
+    assert detail is not None
+    (shown,) = detail.attachments
+    assert not shown.synced and shown.data["sha256"] == sha256
+    assert shown.data["fileName"] == "lamp.png" and shown.data["mimeType"] == "image/png"
+    assert shown.data["sizeBytes"] == len(PHOTO) and shown.data["isInternal"] is True
+    assert detail.ticket.data.get("attachmentCount") == 1
+    stored = replica.attachment_path(attachment_id)
+    assert stored is not None and stored.read_bytes() == PHOTO and stored.name == sha256
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert stat.S_IMODE(replica.files_dir.stat().st_mode) == 0o700
+    assert replica.files_dir.parent == path.parent
+    # the same bytes again are stored once
+    assert replica.store_file(PHOTO) == (sha256, len(PHOTO))
+    assert [p.name for p in replica.files_dir.iterdir()] == [sha256]
+    # nothing goes before the file is up: not the attach, not what follows it
+    assert replica.pending_mutations(now=0) == []
+    status = replica.status()
+    assert status.pending == 2 and status.uploads_waiting == 1
+    retry_at = replica.upload_failed(attachment_id, "connection refused", now=1000.0)
+    assert retry_at is not None and 1000.5 <= retry_at <= 1001.5
+    replica.close()
+
+    with Replica.open(path, server_url=SERVER, user_id=ME) as reopened:
+        (job,) = reopened.uploads()
+        assert job.attachment_id == attachment_id and job.attempts == 1
+        assert job.last_error == "connection refused" and job.sha256 == sha256
+        assert reopened.due_uploads(now=1000.0) == []
+        assert [j.attachment_id for j in reopened.due_uploads(now=2000.0)] == [attachment_id]
+        assert reopened.status().upload_error == "connection refused"
+        reopened.record_upload(attachment_id, "org/0190-upload")
+        attach, comment = reopened.pending_mutations(now=0)
+        assert attach["kind"] == "ticket.attach" and attach["storageKey"] == "org/0190-upload"
+        assert attach["attachmentId"] == attachment_id and attach["sha256"] == sha256
+        assert attach["internal"] is True and comment["kind"] == "ticket.comment"
+        server_row = {
+            "id": attachment_id,
+            "ticketId": tid(1),
+            "changePosition": 7,
+            "deletedAt": None,
+            "sha256": sha256,
+            "fileName": "lamp.png",
+        }
+        reopened.record_results(
+            [
+                {
+                    "id": attach["id"],
+                    "seq": attach["seq"],
+                    "verdict": "applied",
+                    "rows": [{"table": "ticket_attachments", "rows": [server_row]}],
+                }
+            ]
+        )
+        assert reopened.uploads() == []
+        row = reopened.row("ticket_attachments", attachment_id)
+        assert row is not None and row.synced
+        assert reopened.attachment_path(attachment_id) == stored
+        reopened.wipe()
+        assert not reopened.files_dir.exists()
+
+
+def test_a_file_the_server_refuses_lets_the_queue_go_and_says_why(replica: Replica) -> None:
+    synced(replica, ticket(1, 5))
+    with pytest.raises(EditRefused, match="what kind of file"):
+        replica.attach_file(tid(1), b"data", "notes")
+    with pytest.raises(EditRefused):
+        replica.attach_file(tid(99), PHOTO, "lamp.png")
+    assert replica.outbox() == []
+    replica.attach_file(tid(1), PHOTO, "C:\\Users\\dana\\lamp.jpg", mime_type="image/jpg")
+    replica.add_comment(tid(1), "after the photo")
+    (job,) = replica.uploads()
+    assert job.file_name == "lamp.jpg" and job.mime_type == "image/jpeg"
+    replica.upload_refused(job.attachment_id, "This type of file is not allowed")
+    attach, comment = replica.pending_mutations(now=0)
+    assert attach["storageKey"] is None and comment["kind"] == "ticket.comment"
+    replica.record_results(
+        [
+            answer(attach, "rejected", code="VALIDATION_ERROR", message="Name the file"),
+            answer(comment, "applied"),
+        ]
+    )
+    (verdict,) = replica.verdicts()
+    assert verdict.message == (
+        "The file lamp.jpg could not be uploaded: This type of file is not allowed"
+    )
+    detail = replica.ticket(tid(1))
+    assert detail is not None and detail.attachments == ()
+    assert replica.uploads() == [] and replica.outbox() == []
+
+
+def test_device_links_show_at_once_and_follow_their_verdicts(replica: Replica) -> None:
+    server_link = child("ticket_assets", 1, 1, 6, assetId="asset-1")
+    replica.apply_page(page("c1", ("tickets", [ticket(1, 5)]), ("ticket_assets", [server_link])))
+
+    def linked() -> list[str]:
+        detail = replica.ticket(tid(1))
+        assert detail is not None
+        return sorted(str(r.data["assetId"]) for r in detail.asset_links)
+
+    assert not replica.unlink_asset(tid(1), "asset-9")  # not linked: nothing queued
+    replica.link_asset(tid(1), "asset-2")
+    replica.unlink_asset(tid(1), "asset-1")
+    assert linked() == ["asset-2"]
+    link, unlink = replica.pending_mutations(now=0)
+    assert link["kind"] == "asset.link" and link["assetId"] == "asset-2"
+    assert unlink["kind"] == "asset.unlink" and unlink["ticketId"] == tid(1)
+
+    # both refused: the link made here goes, the unlinked device shows again
+    replica.record_results(
+        [
+            answer(link, "rejected", code="PERMISSION_DENIED", message="Staff only"),
+            answer(unlink, "rejected", code="PERMISSION_DENIED", message="Staff only"),
+        ]
+    )
+    assert linked() == ["asset-1"]
+    assert len(replica.rows("ticket_assets")) == 1
+
+    # accepted: the row made here gives way to the server's (another id)
+    replica.link_asset(tid(1), "asset-2")
+    replica.unlink_asset(tid(1), "asset-1")
+    link, unlink = replica.pending_mutations(now=0)
+    server_copy = child("ticket_assets", 2, 1, 8, assetId="asset-2")
+    replica.record_results(
+        [
+            {
+                "id": link["id"],
+                "seq": link["seq"],
+                "verdict": "applied",
+                "rows": [{"table": "ticket_assets", "rows": [server_copy]}],
+            },
+            answer(unlink, "applied"),
+        ]
+    )
+    assert linked() == ["asset-2"]
+    assert {r.id for r in replica.rows("ticket_assets")} == {server_link["id"], server_copy["id"]}
+    # the server's tombstone of the unlinked row arrives with the next pull
+    replica.apply_page(page("c2", ("ticket_assets", [{**server_link, "deletedAt": "x"}])))
+    assert [r.id for r in replica.rows("ticket_assets")] == [server_copy["id"]]
+
+
+def test_a_restored_replica_numbers_its_pending_edits_after_the_servers_last(
+    replica: Replica,
+) -> None:
+    """Restored from a backup, the replica would hand out numbers the server already
+    judged for other changes; a pull saying lastSequence, or a push answered
+    SEQUENCE_REUSED, moves every pending edit after it, in order, effects and all."""
+    synced(replica, ticket(1, 5))
+    first = replica.update_ticket(tid(1), {"priority": "high"})
+    second = replica.add_comment(tid(1), "lamp swapped")
+    assert (first.seq, second.seq) == (1, 2)
+    replica.apply_page({**page("c2"), "lastSequence": 6})
+    pending = replica.pending_mutations(now=float("inf"))
+    assert [(m["id"], m["seq"]) for m in pending] == [
+        (first.mutation_id, 7),
+        (second.mutation_id, 8),
+    ]
+    assert shown(replica, 1)["priority"] == "high", "the edit still shows"
+    third = replica.add_comment(tid(1), "tested")
+    assert third.seq == 9
+    replica.renumber_after(20)  # a push answered SEQUENCE_REUSED, lastSequence 20
+    assert [m["seq"] for m in replica.pending_mutations(now=float("inf"))] == [21, 22, 23]
+    replica.apply_page({**page("c3"), "lastSequence": 20})  # no longer behind: nothing moves
+    assert [m["seq"] for m in replica.pending_mutations(now=float("inf"))] == [21, 22, 23]

@@ -3,6 +3,7 @@ for each role; what leaves a scope; the cost of a sync with nothing new."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import uuid
@@ -97,6 +98,8 @@ def test_each_role_pulls_its_own_scope_page_by_page(world: World, client: httpx.
     )
     assert public.status_code == 201, public.text
 
+    first = _pull(client, tech, uuid7(), limit=2)
+    assert first["ticketsTotal"] == 3 and first["complete"] is True
     rows, _, _, pages = _pull_all(client, tech, uuid7())
     assert pages == 2, "two tickets a page: the technician's three came in two pages"
     assert set(rows["tickets"]) == {t["id"] for t in mine}
@@ -513,6 +516,21 @@ def test_an_admin_wipes_a_lost_laptop_at_its_next_sync(world: World, client: htt
     assert ordered.status_code == 200 and ordered.json()["data"]["wipeRequestedAt"]
     page = _pull(client, tech, device)
     assert page["wipe"] is True and page["changes"] == []
+    # what a wiped laptop still sends is refused, and none of it is applied
+    ticket = new_ticket(client, tenant.admin, assigneeId=str(tech.id))
+    body = {
+        "protocolVersion": 1,
+        "deviceId": str(device),
+        "mutations": [
+            _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="x")
+        ],
+    }
+    refused = client.post("/api/sync/push", json=body, headers=tech.headers)
+    assert assert_error(refused, 410, "DEVICE_WIPED")["details"]["wipeRequestedAt"]
+    comments = client.get(f"/api/tickets/{ticket['id']}/comments", headers=tenant.admin.headers)
+    assert comments.json()["data"] == []
+    (listed,) = client.get("/api/sync/devices", headers=tenant.admin.headers).json()["data"]
+    assert listed["wipedAt"], "when the wipe was carried out is recorded"
 
 
 def test_concurrent_writers_never_slip_under_a_returned_cursor(
@@ -931,8 +949,21 @@ def test_a_photo_taken_offline_is_uploaded_then_attached_once(
     rows, _, _, _ = _pull_all(client, tech, uuid7())
     (row,) = rows["ticket_attachments"].values()
     assert row["sha256"] and row["fileName"] == "projector.png"
+    other = _intent(client, tech.headers, ticketId=ticket["id"])
+    assert _put(client, other, PNG).status_code in (200, 201, 204)
+    swapped = _mutation(
+        2,
+        "ticket.attach",
+        ticketId=ticket["id"],
+        attachmentId=str(uuid7()),
+        storageKey=other["storageKey"],
+        sha256="0" * 64,
+    )
+    refused = _push(client, tech, device, swapped)["results"][0]
+    assert (refused["verdict"], refused["code"]) == ("rejected", "VALIDATION_ERROR")
+    assert "not the one attached offline" in refused["message"]
     missing = _mutation(
-        2, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
+        3, "ticket.attach", ticketId=ticket["id"], attachmentId=str(uuid7()), storageKey="nope"
     )
     refused = _push(client, tech, device, missing)["results"][0]
     assert refused["verdict"] == "rejected", refused
@@ -998,3 +1029,107 @@ def test_a_device_clock_an_hour_off_is_recorded_and_decides_nothing(
     assert (now["priority"], now["title"]) == ("high", "Renamed"), "values merge, times don't"
     (listed,) = client.get("/api/sync/devices", headers=tech.headers).json()["data"]
     assert 3500 <= listed["clockSkewSeconds"] <= 3700
+
+
+def test_a_reused_sequence_number_is_sent_back_for_renumbering_not_lost(
+    world: World, client: httpx.Client
+) -> None:
+    """A replica restored from a backup numbers its next edit as one it sent before:
+    the server does not judge it (nor what follows it in the push) and says from
+    which number to go on, so the client renumbers and nothing typed is lost."""
+    _, agent, tech, _, ticket = _scene(world, client)
+    device = uuid7()
+    first = _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="a")
+    assert _push(client, tech, device, first)["results"][0]["verdict"] == "applied"
+    reused = _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="b")
+    after = _mutation(2, "ticket.comment", ticketId=ticket["id"], commentId=str(uuid7()), body="c")
+    answer = _push(client, tech, device, reused, after)
+    assert [(r["verdict"], r.get("code")) for r in answer["results"]] == [
+        ("rejected", "SEQUENCE_REUSED")
+    ]
+    assert answer["lastSequence"] == 1
+    renumbered = _push(client, tech, device, {**reused, "seq": 2}, {**after, "seq": 3})
+    assert [r["verdict"] for r in renumbered["results"]] == ["applied", "applied"]
+    bodies = client.get(f"/api/tickets/{ticket['id']}/comments", headers=agent.headers).json()
+    assert sorted(c["body"] for c in bodies["data"]) == ["a", "b", "c"]
+
+
+def test_a_technicians_changed_tickets_are_read_through_the_scope_indexes(
+    world: World, client: httpx.Client, db: Database
+) -> None:
+    """Guarantee 2 as a query plan: the pull reads one index range per scope key
+    (assignee, requester, filer, each team), never the organization's whole change
+    log, so 100,000 changes by others cost what a sync with nothing new costs."""
+    from server.core.tenancy import Caller, bind_tenant
+    from server.sync.service import Cursor, Scope, changed_tickets
+
+    tenant = world.org()
+    tech = world.user(tenant.id, Role.TECHNICIAN)
+    _team_with(client, tenant.admin, tech)
+    caller = Caller(
+        user_id=tech.id,
+        organization_id=tenant.id,
+        role=tech.role,
+        email=tech.email,
+        scopes=frozenset({"*"}),
+    )
+    with db.session() as session:
+        bind_tenant(session, tenant.id)
+        statement = changed_tickets(Scope.of(session, caller), Cursor(12), 200)
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.is_sqlite:
+            plan = " ".join(
+                str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
+            )
+        else:
+            plan = " ".join(str(row[0]) for row in session.execute(text(f"EXPLAIN {compiled}")))
+    used = {name for name in re.findall(r"ix_tickets_sync_\w+", plan)}
+    assert (
+        used
+        == {
+            "ix_tickets_sync_assignee",
+            "ix_tickets_sync_requester",
+            "ix_tickets_sync_creator",
+            "ix_tickets_sync_team",
+        }
+        or not db.is_sqlite
+    ), plan
+    assert "ix_tickets_org_change" not in plan, plan
+
+
+def test_a_push_answer_carries_what_the_edit_wrote_not_the_whole_history(
+    world: World, client: httpx.Client
+) -> None:
+    _, agent, tech, _, ticket = _scene(world, client)
+    for i in range(5):
+        client.post(
+            f"/api/tickets/{ticket['id']}/comments",
+            json={"body": f"old {i}"},
+            headers=agent.headers,
+        )
+    comment_id = str(uuid7())
+    result = _push(
+        client,
+        tech,
+        uuid7(),
+        _mutation(1, "ticket.comment", ticketId=ticket["id"], commentId=comment_id, body="new"),
+    )["results"][0]
+    tables = {r["table"]: r["rows"] for r in result["rows"]}
+    assert [c["id"] for c in tables["ticket_comments"]] == [comment_id]
+    assert [t["commentCount"] for t in tables["tickets"]] == [6]
+
+
+def test_the_daily_retention_job_checkpoints_every_active_district(
+    world: World, db: Database, settings: Any
+) -> None:
+    from server.jobs import sync_retention
+
+    tenant = world.org()
+    horizons = sync_retention(db, settings)
+    assert horizons is not None and horizons[tenant.id] is None  # a first checkpoint only
+    with db.engine.connect() as connection:
+        taken = connection.execute(
+            text("SELECT count(*) FROM sync_checkpoints WHERE organization_id = :org"),
+            {"org": tenant.id.hex if db.is_sqlite else tenant.id},
+        ).scalar_one()
+    assert taken == 1

@@ -255,3 +255,59 @@ def test_new_ticket_and_parts_used_offline_reach_the_server(
     assert made["synced"] and made["number"].startswith("INC-"), made
     stock = client.get(f"/api/inventory/parts/{part['id']}", headers=agent.headers)
     assert stock.json()["data"]["currentStock"] == 3
+
+
+def test_files_and_devices_offline_from_the_command_line(
+    cli: Cli, world: World, client: httpx.Client, server_url: str, tmp_path: Path
+) -> None:
+    from tests.test_assets import build_campus, make_asset
+    from tests.test_uploads import PNG, _intent, _put
+
+    campus = build_campus(client, world, slug="clifiles")
+    agent = world.user(campus.tenant.id, Role.AGENT)
+    tech = world.user(campus.tenant.id, Role.TECHNICIAN)
+    ticket = new_ticket(client, agent, assigneeId=str(tech.id))
+    panel = make_asset(client, campus, "MPS-PANEL-7", type="Projector")
+    intent = _intent(client, agent.headers, ticketId=ticket["id"])
+    assert _put(client, intent, PNG).status_code == 200
+    theirs = client.post(
+        f"/api/tickets/{ticket['id']}/attachments",
+        json={"storageKey": intent["storageKey"]},
+        headers=agent.headers,
+    )
+    assert theirs.status_code == 201, theirs.text
+    cli.ok(
+        "login", "--email", tech.email, "--password-stdin", stdin=PASSWORD + "\n", server=server_url
+    )
+    cli.ok("sync")
+    number = ticket["number"]
+
+    photo = tmp_path / "lamp.png"
+    photo.write_bytes(PNG + b"\x00" * 32)
+    out = cli.ok("ticket", "attach", number, str(photo), "--internal")
+    assert "lamp.png attached" in out and "wait to be sent" in out
+    cli.ok("asset", "link", number, panel["id"])
+    shown = cli.json("ticket", "show", number)
+    files = {a["fileName"]: a for a in shown["attachments"]}
+    assert files["lamp.png"]["local"] and not files["lamp.png"]["synced"]
+    assert files["projector.png"]["synced"] and not files["projector.png"]["local"]
+    assert [a["assetId"] for a in shown["assets"]] == [panel["id"]]
+    text = cli.ok("ticket", "show", number)
+    assert "not downloaded" in text and "on this computer [not yet sent]" in text
+    assert cli.json("status")["uploadsWaiting"] == 1
+
+    report = cli.json("sync")
+    assert report["uploaded"] == 1 and report["applied"] == 2, report
+    path = Path(cli.ok("ticket", "file", theirs.json()["data"]["id"]).strip())
+    assert path.read_bytes() == PNG
+    shown = cli.json("ticket", "show", number)
+    assert all(a["local"] and a["synced"] for a in shown["attachments"])
+    assert shown["assets"][0]["asset"]["assetTag"] == "MPS-PANEL-7"
+
+    out = cli.ok("asset", "unlink", number, "MPS-PANEL-7", "--sync")
+    assert "unlinked" in out and "Synced" in out
+    assert cli.json("ticket", "show", number)["assets"] == []
+    listed = client.get(f"/api/tickets/{ticket['id']}/attachments", headers=agent.headers)
+    assert sorted(a["fileName"] for a in listed.json()["data"]) == ["lamp.png", "projector.png"]
+    linked = client.get(f"/api/assets/{panel['id']}/tickets", headers=agent.headers)
+    assert linked.json()["data"] == []

@@ -3,8 +3,10 @@ scope changes with hydration, resync, upgrade, remote wipe, push verdicts and re
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -643,3 +645,200 @@ def test_verify_finds_a_damaged_replica_and_repairs_it(
     assert [r.id for r in laptop.replica.tickets()] == [ticket["id"]]
     assert _comments(laptop.replica, ticket["id"]) == ["Bring a ladder"]
     assert laptop.engine.sync(verify=True).mismatched == []
+
+
+# --------------------------------------------------------------------------- files and devices
+
+
+class FlakyUploads(ApiClient):
+    """Sends the first ``fail`` uploads to a closed port (the storage cannot be reached),
+    the rest where the server said."""
+
+    def __init__(self, base_url: str, fail: int = 1) -> None:
+        super().__init__(base_url)
+        self.fail = fail
+        self.uploads: list[str] = []
+
+    def upload(self, url: str, content: Any, **kwargs: Any) -> Any:
+        self.uploads.append(url)
+        if self.fail > 0:
+            self.fail -= 1
+            parts = httpx.URL(url)
+            closed = httpx.URL(closed_port_url())
+            url = str(parts.copy_with(port=closed.port))
+        return super().upload(url, content, **kwargs)
+
+
+def _flaky(laptop: Laptop, fail: int = 1, *, later: bool = False) -> SyncEngine:
+    client = FlakyUploads(laptop.server_url, fail)
+    client.tokens = laptop.client.tokens
+    clock = (lambda: time.time() + LATER) if later else time.time
+    return SyncEngine(laptop.replica, client, clock=clock)
+
+
+def _server_attachments(client: httpx.Client, who: Account, ticket_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/tickets/{ticket_id}/attachments", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+def _download(client: httpx.Client, who: Account, ticket_id: str, attachment_id: str) -> bytes:
+    response = client.get(
+        f"/api/tickets/{ticket_id}/attachments/{attachment_id}/download", headers=who.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def test_a_photo_attached_offline_reaches_the_server_once_even_if_the_first_upload_fails(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    from tests.test_uploads import PNG
+
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+
+    laptop.replica.add_comment(ticket["id"], "Photo of the lamp follows")
+    attached = laptop.replica.attach_file(ticket["id"], PNG, "projector.png")
+    laptop.replica.add_comment(ticket["id"], "See the photo")
+    attachment_id = next(iter(attached.written["ticket_attachments"]))
+    assert laptop.replica.attachment_path(attachment_id) is not None  # local at once
+
+    first = _flaky(laptop)
+    report = first.sync()
+    assert report.outcome is Outcome.OFFLINE and report.uploaded == 0, report
+    assert "could not be uploaded" in report.summary()
+    # the comment before the photo went; the photo and what follows it wait in order
+    assert report.pushed == 1 and _server_comments(client, agent, ticket["id"]) == [
+        "Photo of the lamp follows"
+    ]
+    assert [m.kind for m in laptop.replica.outbox()] == ["ticket.attach", "ticket.comment"]
+    (job,) = laptop.replica.uploads()
+    assert job.state == "waiting" and job.attempts == 1 and job.last_error
+    assert report.retry_at is not None and first.next_retry_at() is not None
+    assert _server_attachments(client, agent, ticket["id"]) == []
+
+    retry = _flaky(laptop, fail=0, later=True)
+    report = retry.sync()
+    assert report.ok and report.uploaded == 1 and report.pushed == 2, report
+    assert report.applied == 2 and laptop.replica.outbox() == []
+    assert laptop.replica.uploads() == []
+    (on_server,) = _server_attachments(client, agent, ticket["id"])
+    assert on_server["id"] == attachment_id
+    assert on_server["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert _download(client, agent, ticket["id"], attachment_id) == PNG
+    row = laptop.replica.row("ticket_attachments", attachment_id)
+    assert row is not None and row.synced and row.data["sha256"] == on_server["sha256"]
+    assert _server_comments(client, agent, ticket["id"])[-1] == "See the photo"
+
+    again = retry.sync()
+    assert again.ok and again.uploaded == 0 and again.pushed == 0
+    assert len(_server_attachments(client, agent, ticket["id"])) == 1
+    assert len(retry.client.uploads) == 1  # type: ignore[attr-defined]
+
+
+def test_a_file_on_a_ticket_created_offline_goes_after_the_ticket(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    from tests.test_uploads import PNG
+
+    agent, tech, _, _ = _people(world)
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    created = laptop.replica.create_ticket("Smartboard pen missing")
+    (ticket_id,) = created.written["tickets"]
+    laptop.replica.attach_file(ticket_id, PNG, "board.png")
+    # nothing can be uploaded for a ticket the server does not know yet: the file
+    # waits for the ticket's push, which is what a scheduler is told to wait for
+    assert [m["kind"] for m in laptop.replica.pending_mutations()] == ["ticket.create"]
+    waiting = laptop.replica.status()
+    assert waiting.uploads_waiting == 1 and waiting.next_upload_at is None
+    offline = laptop.offline().sync()
+    assert offline.outcome is Outcome.OFFLINE and laptop.replica.uploads()[0].attempts == 0
+    assert laptop.engine.next_retry_at() == laptop.replica.status().next_attempt_at
+
+    report = laptop.later().sync()
+    assert report.ok and report.uploaded == 1, report
+    assert report.pushed == 2 and report.applied == 2 and report.rejected == 0
+    detail = laptop.replica.ticket(ticket_id)
+    assert detail is not None and detail.ticket.data["number"]
+    (attachment,) = detail.attachments
+    assert attachment.synced and detail.ticket.data["attachmentCount"] == 1
+    (on_server,) = _server_attachments(client, agent, ticket_id)
+    assert on_server["fileName"] == "board.png" and on_server["id"] == attachment.id
+
+
+def test_an_attachment_is_downloaded_when_opened_into_the_content_store(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    from tests.test_uploads import PNG, _intent, _put
+
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    intent = _intent(client, agent.headers, ticketId=ticket["id"])
+    assert _put(client, intent, PNG).status_code == 200
+    added = client.post(
+        f"/api/tickets/{ticket['id']}/attachments",
+        json={"storageKey": intent["storageKey"]},
+        headers=agent.headers,
+    )
+    assert added.status_code == 201, added.text
+    attachment_id = added.json()["data"]["id"]
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    assert laptop.replica.attachment_path(attachment_id) is None  # metadata only
+
+    path = laptop.engine.fetch_attachment(attachment_id)
+    assert path.read_bytes() == PNG and path.name == hashlib.sha256(PNG).hexdigest()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert laptop.replica.attachment_path(attachment_id) == path
+    assert laptop.offline().fetch_attachment(attachment_id) == path  # no server needed now
+
+
+def test_devices_are_linked_and_unlinked_offline(
+    world: World, client: httpx.Client, laptops: Any
+) -> None:
+    from tests.test_assets import build_campus, make_asset
+
+    campus = build_campus(client, world, slug=f"lnk{uuid.uuid4().hex[:6]}")
+    agent = world.user(campus.tenant.id, Role.AGENT)
+    tech = world.user(campus.tenant.id, Role.TECHNICIAN)
+    ticket = new_ticket(client, agent, assigneeId=str(tech.id))
+    panel = make_asset(client, campus, "MPS-PANEL-7", type="Projector")
+    cart = make_asset(client, campus, "CART-3")
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+
+    def linked_here() -> list[str]:
+        detail = laptop.replica.ticket(ticket["id"])
+        assert detail is not None
+        return sorted(str(r.data["assetId"]) for r in detail.asset_links)
+
+    def linked_there() -> list[str]:
+        found = []
+        for asset in (panel, cart):
+            listed = client.get(f"/api/assets/{asset['id']}/tickets", headers=agent.headers)
+            assert listed.status_code == 200, listed.text
+            if any(t["id"] == ticket["id"] for t in listed.json()["data"]):
+                found.append(asset["id"])
+        return sorted(found)
+
+    assert laptop.replica.link_asset(ticket["id"], panel["id"])
+    assert not laptop.replica.link_asset(ticket["id"], panel["id"])  # already: nothing queued
+    assert linked_here() == [panel["id"]]
+    report = laptop.engine.sync()
+    assert report.ok and report.applied == 1, report
+    assert linked_there() == [panel["id"]] and linked_here() == [panel["id"]]
+    (link,) = laptop.replica.ticket(ticket["id"]).asset_links  # type: ignore[union-attr]
+    assert link.synced  # the server's row replaced the one made here
+
+    laptop.replica.unlink_asset(ticket["id"], panel["id"])
+    laptop.replica.link_asset(ticket["id"], cart["id"])
+    assert linked_here() == [cart["id"]]
+    report = laptop.engine.sync()
+    assert report.ok and report.applied == 2, report
+    assert linked_there() == [cart["id"]] and linked_here() == [cart["id"]]
+    assert len(laptop.replica.rows("ticket_assets")) == 1

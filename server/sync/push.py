@@ -28,13 +28,13 @@ from server.assets import service as assets
 from server.assets.models import TicketAsset
 from server.core.db import utcnow
 from server.core.errors import ApiError, NotFound
-from server.core.tenancy import Caller
+from server.core.tenancy import Caller, current_change_position
 from server.inventory import service as inventory
 from server.inventory import ticket_parts
 from server.inventory.schemas import TicketPartCreate, TicketPartReturn
 from server.sync import wire
 from server.sync.models import SyncConflict, SyncDevice, SyncMutation
-from server.sync.service import device_for, hydrate_page
+from server.sync.service import hydrate_page, working_device
 from server.tickets import service as tickets
 from server.tickets.models import Ticket, TicketEvent
 from server.tickets.schemas import TicketCreate, TicketUpdate
@@ -77,6 +77,10 @@ class Outcome:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     code: str | None = None
     message: str | None = None
+    #: judged nothing: not stored, the client sends it again (renumbered)
+    retry: bool = False
+    #: the organization's position before the mutation ran: what it wrote is above
+    changed_after: int | None = None
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -84,6 +88,7 @@ class Outcome:
             "conflicts": self.conflicts,
             "code": self.code,
             "message": self.message,
+            "changedAfter": self.changed_after,
         }
 
 
@@ -102,13 +107,15 @@ def push(
     mutations: Sequence[Mapping[str, Any]],
     client: str = "",
 ) -> PushResult:
-    device = device_for(session, caller, device_id, client)
+    device = working_device(session, caller, device_id, client)
     if sent_at is not None:
         device.clock_skew_seconds = round((sent_at - utcnow()).total_seconds())
     results = []
     for mutation in mutations:
         outcome = _judge(session, caller, device, mutation)
         results.append(_answer(session, caller, mutation, outcome))
+        if outcome.retry:
+            break  # the rest follow it, renumbered
     session.flush()
     return PushResult(last_sequence=device.last_sequence, results=results)
 
@@ -136,9 +143,14 @@ def _judge(
             select(SyncMutation).where(SyncMutation.device_id == device.id, SyncMutation.seq == seq)
         )
         if earlier is not None:
-            return _rejected(
-                ErrorCode.DUPLICATE_RESOURCE,
-                f"Sequence number {seq} of this device was used by another change",
+            # Not stored: the client renumbers its pending changes above the last
+            # sequence and sends this one again (guarantee 4, a restored backup).
+            return Outcome(
+                "rejected",
+                code=ErrorCode.SEQUENCE_REUSED,
+                message=f"Sequence number {seq} of this device was used by another change; "
+                f"number the pending changes from {device.last_sequence + 1}",
+                retry=True,
             )
         return _rejected(
             ErrorCode.DUPLICATE_RESOURCE,
@@ -147,6 +159,8 @@ def _judge(
     kind = mutation["kind"]
     handler = HANDLERS.get(kind)
     outcome: Outcome
+    assert caller.organization_id is not None
+    before = current_change_position(session, caller.organization_id)
     try:
         with session.begin_nested():
             if handler is None:
@@ -166,6 +180,7 @@ def _judge(
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         outcome = _rejected(ErrorCode.VALIDATION_ERROR, f"This change is malformed ({exc!r})")
+    outcome.changed_after = before
     session.add(
         SyncMutation(
             id=mutation_id,
@@ -194,17 +209,21 @@ def _answer(
         answer["message"] = outcome.message
     if outcome.conflicts:
         answer["conflicts"] = outcome.conflicts
-    answer["rows"] = _rows(session, caller, outcome.ticket_ids)
+    answer["rows"] = _rows(session, caller, outcome.ticket_ids, outcome.changed_after)
     return answer
 
 
 def _rows(
-    session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUID]
+    session: Session,
+    caller: Caller,
+    ticket_ids: Sequence[uuid.UUID],
+    changed_after: int | None,
 ) -> list[dict[str, Any]]:
-    """The server's copy now of the tickets a mutation touched, as hydrate sends them."""
+    """The server's copy now of the tickets a mutation touched, with the child rows
+    it wrote (a replay of a verdict stored without its position gets them all)."""
     if not ticket_ids:
         return []
-    page = hydrate_page(session, caller, ticket_ids)
+    page = hydrate_page(session, caller, ticket_ids, changed_after=changed_after)
     return [{"table": name, "rows": rows} for name, rows in page.changes.items()]
 
 
@@ -216,6 +235,7 @@ def _replayed(stored: SyncMutation) -> Outcome:
         conflicts=list(result.get("conflicts", [])),
         code=result.get("code"),
         message=result.get("message"),
+        changed_after=result.get("changedAfter"),
     )
 
 
@@ -503,7 +523,7 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
     storage_key = m.get("storageKey")
     if not isinstance(storage_key, str) or not storage_key:
         raise Rejected(ErrorCode.VALIDATION_ERROR, "Name the uploaded file (storageKey)")
-    tickets.add_attachment(
+    attachment = tickets.add_attachment(
         session,
         caller,
         ticket,
@@ -511,6 +531,12 @@ def _attach(session: Session, caller: Caller, device: SyncDevice, m: Mapping[str
         internal=bool(m.get("internal", False)),
         attachment_id=_uuid(m.get("attachmentId")),
     )
+    expected = m.get("sha256")
+    if isinstance(expected, str) and attachment.sha256 and attachment.sha256 != expected.lower():
+        raise Rejected(
+            ErrorCode.VALIDATION_ERROR,
+            "The uploaded file is not the one attached offline (its content differs)",
+        )
     session.flush()
     return Outcome("applied", [ticket.id])
 

@@ -36,7 +36,11 @@ from server.sync.schemas import (
 
 router = api_router(prefix="/api/sync", tags=["Sync"])
 SYNC_ERRORS: dict[int | str, dict[str, Any]] = {
-    410: {**ERROR, "description": "RESYNC_REQUIRED: download the scope again, keep the outbox"},
+    410: {
+        **ERROR,
+        "description": "RESYNC_REQUIRED: download the scope again, keep the outbox; or "
+        "DEVICE_WIPED: an administrator ordered this replica deleted",
+    },
     426: {**ERROR, "description": "UPGRADE_REQUIRED: this app's protocol is not supported"},
 }
 
@@ -83,6 +87,7 @@ def pull(ctx: Syncer, body: PullRequest) -> DataResponse[PullOut]:
             wipe=page.wipe,
             complete=page.complete,
             last_sequence=page.last_sequence,
+            tickets_total=page.tickets_total,
             server_time=wire.timestamp(utcnow()),
         )
     )

@@ -53,6 +53,8 @@ class PullOut(ApiModel):
     complete: bool
     #: the last mutation sequence the server applied from this device
     last_sequence: int
+    #: on the first page of a first download: how many tickets it brings (progress)
+    tickets_total: int | None = None
     server_time: str
 
 

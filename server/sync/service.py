@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, Table, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,12 @@ class UpgradeRequired(ApiError):
     code = ErrorCode.UPGRADE_REQUIRED
 
 
+class DeviceWiped(ApiError):
+    status_code = 410
+    code = ErrorCode.DEVICE_WIPED
+    keep_changes = True  # when the wipe was carried out is recorded
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a replica stands: every change of its scope at or below ``since`` is in
@@ -171,6 +177,8 @@ class Page:
     #: every ticket of the page comes with all its children (a first download)
     complete: bool = False
     last_sequence: int = 0
+    #: on the first page of a first download: how many tickets it will bring
+    tickets_total: int | None = None
 
     def add(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -217,6 +225,23 @@ def check_protocol(version: int, settings: Settings, client_version: str | None 
 
 
 # --- devices -----------------------------------------------------------------------
+
+
+def working_device(
+    session: Session, caller: Caller, device_id: uuid.UUID, client: str
+) -> SyncDevice:
+    """The caller's device for a push, hydrate or verify: refused with 410
+    DEVICE_WIPED, applying nothing, once a wipe was ordered (a pull answers
+    ``wipe: true`` instead, so the client deletes its replica)."""
+    device = device_for(session, caller, device_id, client)
+    if device.wipe_requested_at is not None:
+        device.wiped_at = utcnow()
+        raise DeviceWiped(
+            "An administrator ordered this device's copy of your work deleted; "
+            "it is deleted now. Sign in again to start afresh.",
+            details={"wipeRequestedAt": wire.timestamp(device.wipe_requested_at)},
+        )
+    return device
 
 
 def device_for(session: Session, caller: Caller, device_id: uuid.UUID, client: str) -> SyncDevice:
@@ -316,12 +341,20 @@ class Scope:
         closed leaves the scope), for others those of the scope, whose keys lead
         the sync indexes."""
         t = TICKETS.c
-        above = true() if since is None else t.change_position > since
         if since is None:
             return and_(self.holds(), t.deleted_at.is_(None))
+        above = t.change_position > since
         if self.desk:
             return above
-        return and_(self.holds(), above)
+        # One index range per scope key, (key, change_position): changes by others
+        # cost nothing but empty ranges. Written as a union because SQLite's planner
+        # turns an OR of them into a scan of everything the organization changed.
+        me = self.caller.user_id
+        keys = [t.assignee_id == me, t.requester_id == me, t.created_by_id == me]
+        keys += [t.team_id == team for team in self.team_ids]
+        org = _org(TICKETS, self.caller)
+        ranges = [select(t.id).where(key, above, org) for key in keys]
+        return t.id.in_(ranges[0].union(*ranges[1:]))
 
 
 def _org(table: Table, caller: Caller) -> ColumnElement[bool]:
@@ -382,6 +415,11 @@ def pull(
         complete=at.since is None,
         last_sequence=device.last_sequence,
     )
+    if at.since is None and not at.paging:
+        t = TICKETS.c
+        page.tickets_total = session.scalar(
+            select(func.count()).where(_org(TICKETS, caller), t.deleted_at.is_(None), scope.holds())
+        )
     if not at.paging:
         _lookups(session, scope, at.since, page)
         if not scope.staff:
@@ -466,18 +504,25 @@ def _people_on_my_tickets(session: Session, scope: Scope, since: int | None, pag
     page.add("users", wire.people_rows(rows, me=scope.caller.user_id))
 
 
+def changed_tickets(scope: Scope, at: Cursor, limit: int) -> Select[Any]:
+    """The next ``limit`` tickets of the scope changed above the cursor, in
+    (change_position, id) order from where paging stopped."""
+    t = TICKETS.c
+    stmt = select(TICKETS).where(scope.changed(at.since))
+    if scope.desk or at.since is None:  # scoped ranges carry the organization themselves
+        stmt = stmt.where(_org(TICKETS, scope.caller))
+    if at.paging:
+        stmt = stmt.where(tuple_(t.change_position, t.id) > tuple_(at.after_position, at.after_id))
+    return stmt.order_by(t.change_position, t.id).limit(limit)
+
+
 def _tickets(
     session: Session, scope: Scope, at: Cursor, limit: int, page: Page
 ) -> tuple[int, uuid.UUID] | None:
     """One page of the scope's changed tickets with their children; the last
     (position, id) sent when more follow."""
     t = TICKETS.c
-    stmt = select(TICKETS).where(_org(TICKETS, scope.caller), scope.changed(at.since))
-    if at.paging:
-        stmt = stmt.where(tuple_(t.change_position, t.id) > tuple_(at.after_position, at.after_id))
-    records = list(
-        session.execute(stmt.order_by(t.change_position, t.id).limit(limit + 1)).mappings()
-    )
+    records = list(session.execute(changed_tickets(scope, at, limit + 1)).mappings())
     more = len(records) > limit
     records = records[:limit]
     held = session.execute(
@@ -488,7 +533,8 @@ def _tickets(
     if scope.desk:  # a desk replica drops what was closed since
         page.remove("tickets", (r["id"] for r in records if r["id"] not in in_scope))
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(sent))
-    _children(session, scope, [r["id"] for r in sent], at.since, page)
+    live = [r["id"] for r in sent if r["deleted_at"] is None]  # a tombstone takes its children
+    _children(session, scope, live, at.since, page)
     if more:
         return records[-1]["change_position"], records[-1]["id"]
     return None
@@ -656,11 +702,20 @@ def hydrate(
     session: Session, caller: Caller, *, device_id: uuid.UUID, ticket_ids: Sequence[uuid.UUID]
 ) -> Page:
     """The named tickets the caller's scope holds, each with every child row."""
-    device_for(session, caller, device_id, "")
+    working_device(session, caller, device_id, "")
     return hydrate_page(session, caller, ticket_ids)
 
 
-def hydrate_page(session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUID]) -> Page:
+def hydrate_page(
+    session: Session,
+    caller: Caller,
+    ticket_ids: Sequence[uuid.UUID],
+    *,
+    changed_after: int | None = None,
+) -> Page:
+    """The named tickets the caller's scope holds with their children: every child,
+    or (``changed_after``) those changed above that position — what a push just
+    wrote, for its answer."""
     scope = Scope.of(session, caller)
     t = TICKETS.c
     records = list(
@@ -676,7 +731,7 @@ def hydrate_page(session: Session, caller: Caller, ticket_ids: Sequence[uuid.UUI
     assert caller.organization_id is not None
     page = Page(cursor="")
     page.add("tickets", wire.ticket_projection(TICKETS, staff=scope.staff).rows(records))
-    _children(session, scope, [r["id"] for r in records], None, page)
+    _children(session, scope, [r["id"] for r in records], changed_after, page)
     return page
 
 
@@ -737,7 +792,7 @@ def verify(
     """What the caller's replica should hold now, per table: the row count and the
     SHA-256 of the sorted ``id:changePosition`` lines. ``stale`` when the
     organization changed after the cursor: sync, then verify again."""
-    device_for(session, caller, device_id, "")
+    working_device(session, caller, device_id, "")
     assert caller.organization_id is not None
     at = Cursor.parse(cursor)
     stale = at.paging or at.since != current_change_position(session, caller.organization_id)
