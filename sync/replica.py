@@ -2510,13 +2510,16 @@ class Replica(_Reads):
     def _delete_row(
         self, conn: sqlite3.Connection, table: str, row_id: str, changes: Changes
     ) -> None:
-        """Delete a row; a ticket takes its children and its conflicts with it."""
+        """Delete a row; a ticket takes its children, its conflicts and the parts used
+        on it with it."""
         cursor = conn.execute(f"DELETE FROM {_table_name(table)} WHERE id = ?", (row_id,))  # noqa: S608
         if cursor.rowcount:
             changes.deleted(table, row_id)
         if table != "tickets":
             return
-        for child in (*TICKET_CHILD_TABLES, "sync_conflicts"):
+        # parts used on it travel with it too (the stock levels stay: they are the
+        # van's and the closets', counted by the server)
+        for child in (*TICKET_CHILD_TABLES, "sync_conflicts", "stock_movements"):
             ids = [
                 r[0]
                 for r in conn.execute(f"SELECT id FROM {child} WHERE ticket_id = ?", (row_id,))  # noqa: S608
