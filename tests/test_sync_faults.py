@@ -20,8 +20,13 @@ Scenarios of the list already covered elsewhere (not repeated here):
 - a page of a pull applied with its cursor or not at all, killed with SIGKILL:
   ``tests/test_replica.py::test_killed_between_pages_the_cursor_and_the_rows_agree``.
 
-The upload that failed once waits for the client's upload queue (guarantee 14),
-which is not on main yet: its test is skipped until ``Replica`` has one.
+- an upload whose PUT failed once:
+  ``tests/test_sync_engine.py::test_a_photo_attached_offline_reaches_the_server_once_even_if_the_first_upload_fails``
+  (here: the presign's answer lost).
+
+Bugs these tests found, fixed on main since: a restored replica reused a judged
+sequence number (eaf5ef0); a ticket leaving the scope left its parts used behind
+(b45efca).
 """
 
 from __future__ import annotations
@@ -544,20 +549,11 @@ def test_a_restored_backup_of_the_replica_duplicates_nothing_and_loses_nothing(
     assert laptop.engine.sync(verify=True).mismatched == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sync/replica.py: a restored replica numbers its next edit from the backup's "
-        "sync_state.next_seq (3 here) although the server has judged this device up to "
-        "seq 3 (the pull says lastSequence=3, and the replica does not advance next_seq "
-        "past it); the server refuses the new edit as DUPLICATE_RESOURCE 'Sequence number "
-        "3 of this device was used by another change', so an edit typed after the restore "
-        "is lost (guarantee 4: 'a backup of the replica was restored')"
-    ),
-)
 def test_an_edit_made_after_restoring_a_backup_reaches_the_server(
     world: World, client: httpx.Client, laptops: Any, tmp_path: Path
 ) -> None:
+    """Found by this file (the restored replica numbered its next edit with a sequence
+    number the server had judged, which refused it); fixed on main in eaf5ef0."""
     laptop, agent, ticket, _, _ = _backed_up_and_restored(world, client, laptops, tmp_path)
     assert laptop.engine.sync().ok  # the replays, and a pull saying lastSequence=3
     laptop.replica.add_comment(ticket["id"], "Typed after the restore")
@@ -573,29 +569,47 @@ def test_an_edit_made_after_restoring_a_backup_reaches_the_server(
 # --------------------------------------------------------------------------- uploads
 
 
-@pytest.mark.skipif(
-    not hasattr(Replica, "attach_file"),
-    reason="the client's upload queue (guarantee 14) is not on main yet",
-)
-def test_an_upload_that_failed_once_is_retried_and_attached_once() -> None:
-    raise AssertionError("write this test when the upload queue lands")
+def test_an_upload_whose_answer_was_lost_is_presigned_again_and_attached_once(
+    world: World, client: httpx.Client, laptops: Any, proxy: FaultProxy
+) -> None:
+    """The server made the upload intent but its answer never came: the next sync
+    asks again, uploads, and the file is attached once. (A failed PUT is
+    ``tests/test_sync_engine.py::test_a_photo_attached_offline_reaches_the_server_once_even_if_the_first_upload_fails``.)"""
+    from tests.test_uploads import PNG
+
+    agent, tech, _, teacher = _people(world)
+    ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
+    laptop = laptops(tech)
+    assert laptop.engine.sync().ok
+    attached = laptop.replica.attach_file(ticket["id"], PNG, "projector.png")
+    laptop.replica.add_comment(ticket["id"], "See the photo")
+    (attachment_id,) = attached.written["ticket_attachments"]
+
+    proxy.fault("/api/uploads/presign", "drop_response")
+    first = laptop.engine.sync()
+    assert first.outcome is Outcome.OFFLINE and first.uploaded == 0, first
+    assert proxy.count("/api/uploads/presign", answered=True) == 1, "the server made it"
+    assert [m.kind for m in laptop.replica.outbox()] == ["ticket.attach", "ticket.comment"]
+
+    report = laptop.engine.sync(retry_now=True)
+    assert report.ok and report.uploaded == 1 and report.applied == 2, report
+    assert laptop.replica.outbox() == [] and laptop.replica.uploads() == []
+    listed = client.get(f"/api/tickets/{ticket['id']}/attachments", headers=agent.headers)
+    assert [a["id"] for a in listed.json()["data"]] == [attachment_id]
+    assert _server_comments(client, agent, ticket["id"]) == ["See the photo"]
+    row = laptop.replica.row("ticket_attachments", attachment_id)
+    assert row is not None and row.synced
 
 
 # --------------------------------------------------------------------------- leaving scope
 
-ORPHANED_MOVEMENTS = (
-    "sync/wire.py: TICKET_CHILD_TABLES lacks stock_movements, which the server sends as a "
-    "staff ticket child (server/sync/service.py STAFF_TICKET_CHILDREN), so a ticket leaving "
-    "the replica (reassigned away, or closed on a desk replica) leaves its parts-used rows "
-    "behind: the replica holds stock_movements the server's scope no longer has, and "
-    "POST /api/sync/verify finds the table different"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=ORPHANED_MOVEMENTS)
 def test_a_ticket_leaving_the_scope_takes_its_parts_used_with_it(
     world: World, client: httpx.Client, laptops: Any
 ) -> None:
+    """Found by the property test (stock_movements, a ticket child on the server, was
+    not one in the replica, so a ticket leaving kept its parts used); fixed on main in
+    b45efca."""
     agent, tech, other_tech, teacher = _people(world)
     ticket = new_ticket(client, agent, requesterId=str(teacher.id), assigneeId=str(tech.id))
     part_id, van_id = _stocked_van(client, agent, tech, 10)
@@ -610,3 +624,4 @@ def test_a_ticket_leaving_the_scope_takes_its_parts_used_with_it(
     assert report.ok, report.errors
     assert laptop.replica.row("tickets", ticket["id"]) is None
     assert laptop.replica.rows("stock_movements") == [], "the parts used left with the ticket"
+    assert laptop.engine.sync(verify=True).mismatched == []

@@ -27,7 +27,6 @@ server's database connection pool while it is down.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import uuid
@@ -116,23 +115,6 @@ def _server_verdicts(db: Database, device_id: str) -> dict[str, str]:
             )
         )
         return {str(r[0]): str(r[1]) for r in rows}
-
-
-def _digest_without_orphans(replica: Any) -> tuple[int, str]:
-    """``verify_digest("stock_movements")`` leaving out rows of tickets not held."""
-    held = {row.id for row in replica.rows("tickets")}
-    rows = sorted(
-        (
-            r
-            for r in replica.rows("stock_movements")
-            if r.change_position is not None and r.data.get("ticketId") in held
-        ),
-        key=lambda r: r.id,
-    )
-    digest = hashlib.sha256()
-    for r in rows:
-        digest.update(f"{r.id}:{r.change_position}\n".encode())
-    return len(rows), digest.hexdigest()
 
 
 def test_replicas_converge_on_the_server_whatever_the_network_does(
@@ -457,14 +439,6 @@ def test_replicas_converge_on_the_server_whatever_the_network_does(
                 raise AssertionError(f"{person}: the server kept moving")
             for table in data["tables"]:
                 name, expected = table["table"], (table["count"], table["sha256"])
-                if name == "stock_movements" and replica.verify_digest(name) != expected:
-                    # the known bug of test_sync_faults.py::
-                    # test_a_ticket_leaving_the_scope_takes_its_parts_used_with_it: rows
-                    # of tickets that left stay behind. Set exactly those aside (drop
-                    # this when that test passes); anything else still fails.
-                    assert _digest_without_orphans(replica) == expected, (person, name)
-                    tally["stock movements orphaned (known bug)"] += 1
-                    continue
                 assert replica.verify_digest(name) == expected, (person, name)
             listed = _api_list(client, who, "/api/tickets")
             if who.role is Role.AGENT:  # a desk replica holds the open queue
