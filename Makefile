@@ -19,7 +19,7 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dis
 	--durations=15 --durations-min=1
 TIMED  := bash .ci/timed
 
-.PHONY: run install lint lint-checks format test test-sqlite test-postgres bench clean
+.PHONY: run install lint lint-checks format test test-sqlite test-postgres bench clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ run: install
 	$(BIN)/resolve-server seed-demo
 	@echo "API docs: http://$(HOST):$(PORT)/api/docs"
 	RESOLVE_LOG_JSON=$${RESOLVE_LOG_JSON:-false} $(BIN)/resolve-server serve --host $(HOST) --port $(PORT)
+
+# The desktop's main views rendered offscreen from sample data (no server, no display).
+screenshots: install
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m desktop.screenshots docs/screenshots
 
 lint: install
 	@$(TIMED) lint $(MAKE) --no-print-directory lint-checks
