@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from common.errors import ErrorCode
 from common.ids import uuid7
@@ -798,23 +798,20 @@ class _Reads:
                 )
             return [_row(table, r) for r in found]
 
-    def ticket_query(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        status_category: str | Sequence[str] | None = None,
-        priority: str | Sequence[str] | None = None,
-        assignee_id: str | None = None,
-        team_id: str | None = None,
-        requester_id: str | None = None,
-        building_id: str | None = None,
-        search: str | None = None,
-        breached: bool | None = None,
-        due_before: str | None = None,
-        sort: str = "-updatedAt",
-    ) -> tuple[str, list[Any], str]:
+    def ticket_query(self, **filters: Unpack[TicketFilters]) -> tuple[str, list[Any], str]:
         """The WHERE clause, its parameters and the ORDER BY of a ticket list (for
         ``tickets``, ``count_tickets`` and the query-plan test)."""
+        status = filters.get("status")
+        status_category = filters.get("status_category")
+        priority = filters.get("priority")
+        assignee_id = filters.get("assignee_id")
+        team_id = filters.get("team_id")
+        requester_id = filters.get("requester_id")
+        building_id = filters.get("building_id")
+        search = filters.get("search")
+        breached = filters.get("breached")
+        due_before = filters.get("due_before")
+        sort = filters.get("sort") or "-updatedAt"
         where: list[str] = []
         params: list[Any] = []
 
@@ -859,7 +856,7 @@ class _Reads:
         return (" AND ".join(where) or "1"), params, order
 
     def ticket_list_sql(
-        self, *, limit: int = 50, offset: int = 0, **filters: Any
+        self, *, limit: int = 50, offset: int = 0, **filters: Unpack[TicketFilters]
     ) -> tuple[str, list[Any]]:
         """The exact statement ``tickets`` runs (for the query-plan test and debugging)."""
         where, params, order = self.ticket_query(**filters)
@@ -870,21 +867,7 @@ class _Reads:
         return sql, [*params, limit, offset]
 
     def tickets(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        status_category: str | Sequence[str] | None = None,
-        priority: str | Sequence[str] | None = None,
-        assignee_id: str | None = None,
-        team_id: str | None = None,
-        requester_id: str | None = None,
-        building_id: str | None = None,
-        search: str | None = None,
-        breached: bool | None = None,
-        due_before: str | None = None,
-        sort: str = "-updatedAt",
-        limit: int = 50,
-        offset: int = 0,
+        self, *, limit: int = 50, offset: int = 0, **filters: Unpack[TicketFilters]
     ) -> list[ReplicaRow]:
         """A page of the ticket list. ``sort``: ``updatedAt``, ``createdAt``, ``priority``,
         ``resolutionDueAt``, ``number``, ``status`` or ``buildingId``, ``-`` first for
@@ -892,25 +875,11 @@ class _Reads:
         title, description (each as a prefix); ``breached`` keeps tickets whose response
         or resolution target was (or was not) missed; ``due_before`` those whose
         resolution is due before that time (a wire timestamp)."""
-        sql, params = self.ticket_list_sql(
-            status=status,
-            status_category=status_category,
-            priority=priority,
-            assignee_id=assignee_id,
-            team_id=team_id,
-            requester_id=requester_id,
-            building_id=building_id,
-            search=search,
-            breached=breached,
-            due_before=due_before,
-            sort=sort,
-            limit=limit,
-            offset=offset,
-        )
+        sql, params = self.ticket_list_sql(limit=limit, offset=offset, **filters)
         with self._read() as conn:
             return [_row("tickets", r) for r in conn.execute(sql, params)]
 
-    def count_tickets(self, **filters: Any) -> int:
+    def count_tickets(self, **filters: Unpack[TicketFilters]) -> int:
         where, params, _ = self.ticket_query(**filters)
         with self._read() as conn:
             return int(
@@ -1077,6 +1046,23 @@ class _Reads:
                 digest.update(f"{r[0]}:{r[1]}\n".encode())
                 count += 1
             return count, digest.hexdigest()
+
+
+class TicketFilters(TypedDict, total=False):
+    """What a ticket list may be narrowed and ordered by (``tickets``,
+    ``count_tickets``, ``ticket_query``): each filter takes one value or a list."""
+
+    status: str | Sequence[str] | None
+    status_category: str | Sequence[str] | None
+    priority: str | Sequence[str] | None
+    assignee_id: str | None
+    team_id: str | None
+    requester_id: str | None
+    building_id: str | None
+    search: str | None
+    breached: bool | None
+    due_before: str | None
+    sort: str
 
 
 #: sort name -> columns (each with an index that ends with them, then ``id``)
